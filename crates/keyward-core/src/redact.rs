@@ -1,0 +1,183 @@
+//! Redaction of provider messages before they enter an [`Error`](crate::Error).
+
+use std::collections::HashSet;
+
+use crate::ApiKey;
+
+/// What a redacted span becomes.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// The longest message kept, in characters (after redaction).
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+// Longer input is cut before scanning so redaction stays linear and cheap.
+const MAX_SCAN_BYTES: usize = 16 * 1024;
+
+// Runs of these characters this long look like tokens, hashes or base64 secrets.
+const LONG_RUN: usize = 32;
+
+const KEY_PREFIXES: [&str; 7] = ["sk-", "AIza", "xai-", "gsk_", "Bearer ", "bearer ", "ya29."];
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*' | b'+' | b'/' | b'=')
+}
+
+/// Redacts `message`: key-shaped strings (`sk-…`, `sk-ant-…`, `sk-proj-…`, `AIza…`, `xai-…`,
+/// `gsk_…`, `Bearer …`, runs of 32 or more token characters) and every run of more than 3
+/// characters of `key` become `[REDACTED]`; the result is cut to 512 characters.
+///
+/// ```
+/// use keyward_core::{redact::redact, ApiKey};
+///
+/// let key = ApiKey::new("sk-proj-abcdefghijklmnop".into())?;
+/// let out = redact("Incorrect API key provided: sk-proj-****mnop. See docs.", Some(&key));
+/// assert_eq!(out, "Incorrect API key provided: [REDACTED]. See docs.");
+/// # Ok::<(), keyward_core::Error>(())
+/// ```
+pub fn redact(message: &str, key: Option<&ApiKey>) -> String {
+    let mut end = message.len().min(MAX_SCAN_BYTES);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &message[..end];
+    let bytes = text.as_bytes();
+    let mut hide = vec![false; bytes.len()];
+
+    mark_key_shapes(bytes, &mut hide);
+    if let Some(key) = key {
+        mark_key_runs(bytes, key.expose().as_bytes(), &mut hide);
+    }
+
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if hide[i] {
+            while i < bytes.len() && hide[i] {
+                i += 1;
+            }
+            out.push_str(REDACTED);
+        } else {
+            let start = i;
+            while i < bytes.len() && !hide[i] {
+                i += 1;
+            }
+            // Spans start and end on ASCII bytes, so they are char boundaries.
+            out.push_str(&text[start..i]);
+        }
+    }
+    truncate_chars(out, MAX_MESSAGE_CHARS)
+}
+
+fn mark_key_shapes(bytes: &[u8], hide: &mut [bool]) {
+    let mut i = 0;
+    while i < bytes.len() {
+        let at_boundary = i == 0 || !is_token_char(bytes[i - 1]);
+        if at_boundary {
+            if let Some(prefix) = KEY_PREFIXES
+                .iter()
+                .find(|p| bytes[i..].starts_with(p.as_bytes()))
+            {
+                let mut j = i + prefix.len();
+                j = token_end(bytes, j);
+                // A bare prefix ("Bearer " before a word, "sk-" alone) is still hidden with
+                // what follows; at least a few characters must follow to count as a key.
+                if j >= i + prefix.len() + 3 {
+                    hide[i..j].fill(true);
+                    i = j;
+                    continue;
+                }
+            }
+            let j = token_end(bytes, i);
+            if j - i >= LONG_RUN {
+                hide[i..j].fill(true);
+            }
+            if j > i {
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
+// End of the token starting at `i`, not counting trailing dots (sentence punctuation).
+fn token_end(bytes: &[u8], mut i: usize) -> usize {
+    let start = i;
+    while i < bytes.len() && is_token_char(bytes[i]) {
+        i += 1;
+    }
+    while i > start && bytes[i - 1] == b'.' {
+        i -= 1;
+    }
+    i
+}
+
+fn mark_key_runs(bytes: &[u8], key: &[u8], hide: &mut [bool]) {
+    const GRAM: usize = 4;
+    if key.len() < GRAM || bytes.len() < GRAM {
+        return;
+    }
+    let grams: HashSet<&[u8]> = key.windows(GRAM).collect();
+    for (i, window) in bytes.windows(GRAM).enumerate() {
+        if grams.contains(window) {
+            hide[i..i + GRAM].fill(true);
+        }
+    }
+}
+
+fn truncate_chars(mut s: String, max: usize) -> String {
+    if let Some((cut, _)) = s.char_indices().nth(max) {
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_shapes_are_hidden() {
+        for (input, expected) in [
+            ("key sk-abc123def456 bad", "key [REDACTED] bad"),
+            ("sk-ant-api03-xyzxyzxyz", "[REDACTED]"),
+            ("use AIzaSyD-1234567890abc", "use [REDACTED]"),
+            ("got xai-AbCdEf123 and gsk_QwErTy987", "got [REDACTED] and [REDACTED]"),
+            ("Authorization: Bearer eyJhbGciOi.x.y", "Authorization: [REDACTED]"),
+            (
+                "hash 0123456789abcdef0123456789abcdef01 end",
+                "hash [REDACTED] end",
+            ),
+            ("no secrets here", "no secrets here"),
+        ] {
+            assert_eq!(redact(input, None), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn masked_echo_of_the_key_leaves_no_run_longer_than_three() {
+        let key = ApiKey::new("qwertyuiopasdf1234".into()).unwrap();
+        let out = redact("Incorrect key: qwer****1234, also tyuiop and sdf1", Some(&key));
+        assert!(!out.contains("qwer"), "{out}");
+        assert!(!out.contains("1234"), "{out}");
+        assert!(!out.contains("tyuiop"), "{out}");
+        assert!(!out.contains("sdf1"), "{out}");
+        assert!(out.starts_with("Incorrect key: "), "{out}");
+    }
+
+    #[test]
+    fn long_messages_are_truncated_on_a_char_boundary() {
+        let out = redact(&"é ".repeat(1000), None);
+        assert_eq!(out.chars().count(), MAX_MESSAGE_CHARS + 1);
+        let huge = "x ".repeat(100_000);
+        assert!(redact(&huge, None).len() < 2 * MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn multibyte_text_next_to_secrets() {
+        let key = ApiKey::new("zzzzéé".replace('é', "Q")).unwrap();
+        let out = redact("ééé zzzzQQ ✓ sk-123456 ✓", Some(&key));
+        assert_eq!(out, "ééé [REDACTED] ✓ [REDACTED] ✓");
+    }
+}
