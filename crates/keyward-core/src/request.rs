@@ -495,9 +495,9 @@ pub struct ChatRequest {
     /// The most tokens to generate (reasoning included where the provider counts it so).
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// Nucleus sampling.
-    pub top_p: Option<f32>,
+    pub top_p: Option<f64>,
     /// Stop sequences.
     pub stop: Vec<String>,
     /// Reasoning settings.
@@ -640,13 +640,13 @@ impl ChatRequestBuilder {
     }
 
     /// Sets the temperature.
-    pub fn temperature(mut self, temperature: f32) -> Self {
+    pub fn temperature(mut self, temperature: f64) -> Self {
         self.request.temperature = Some(temperature);
         self
     }
 
     /// Sets top_p.
-    pub fn top_p(mut self, top_p: f32) -> Self {
+    pub fn top_p(mut self, top_p: f64) -> Self {
         self.request.top_p = Some(top_p);
         self
     }
@@ -770,7 +770,7 @@ mod tests {
         assert!(
             ChatRequest::builder("m")
                 .user("x")
-                .temperature(f32::NAN)
+                .temperature(f64::NAN)
                 .build()
                 .is_err()
         );

@@ -1,0 +1,208 @@
+//! Chat Completions SSE chunks -> [`StreamEvent`]s (pure).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use keyward_core::sse::SseEvent;
+use keyward_core::{ApiKey, Error, FinishReason, Result, StreamDecoder, StreamEvent};
+
+use crate::decode::{self, Completion};
+
+/// Decodes one Chat Completions stream.
+#[derive(Debug)]
+pub(crate) struct OpenAiStreamDecoder {
+    provider: String,
+    request_id: Option<String>,
+    key: Option<Arc<ApiKey>>,
+    started: bool,
+    // Wire index of each tool call seen, in order; its position is the event index.
+    calls: Vec<usize>,
+    finished: bool,
+    refused: bool,
+}
+
+impl OpenAiStreamDecoder {
+    pub(crate) fn new(
+        provider: String,
+        request_id: Option<String>,
+        key: Option<Arc<ApiKey>>,
+    ) -> Self {
+        Self {
+            provider,
+            request_id,
+            key,
+            started: false,
+            calls: Vec::new(),
+            finished: false,
+            refused: false,
+        }
+    }
+
+    fn chunk(&mut self, chunk: Completion, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        if let Some(err) = &chunk.error {
+            return Err(decode::error_in_body(
+                err,
+                &self.provider,
+                self.request_id.clone(),
+                self.key.as_deref(),
+            ));
+        }
+        let id = chunk.id.filter(|s| !s.is_empty());
+        let model = chunk.model.filter(|s| !s.is_empty());
+        // Azure's first chunk has an empty id and model and only filter results.
+        if !self.started && (id.is_some() || model.is_some()) {
+            self.started = true;
+            out.push_back(StreamEvent::Started { id, model });
+        }
+        for choice in chunk.choices.into_iter().flatten() {
+            if choice.index.unwrap_or(0) != 0 {
+                continue;
+            }
+            if let Some(delta) = &choice.delta {
+                let (reasoning, text) = decode::split_content(delta);
+                if !reasoning.is_empty() {
+                    out.push_back(StreamEvent::ReasoningDelta(reasoning));
+                }
+                if delta.refusal.as_deref().is_some_and(|r| !r.is_empty()) {
+                    self.refused = true;
+                }
+                if !text.is_empty() {
+                    out.push_back(StreamEvent::TextDelta(text));
+                }
+                for (pos, call) in delta.tool_calls.iter().flatten().enumerate() {
+                    let wire = call.index.unwrap_or(pos);
+                    let function = call.function.as_ref();
+                    let index = match self.calls.iter().position(|w| *w == wire) {
+                        Some(i) => i,
+                        None => {
+                            self.calls.push(wire);
+                            let index = self.calls.len() - 1;
+                            out.push_back(StreamEvent::ToolCallStart {
+                                index,
+                                id: call.id.clone().unwrap_or_default(),
+                                name: function
+                                    .and_then(|f| f.name.clone())
+                                    .unwrap_or_default(),
+                                signature: None,
+                            });
+                            index
+                        }
+                    };
+                    if let Some(args) = function.and_then(|f| f.arguments.as_deref()) {
+                        if !args.is_empty() {
+                            out.push_back(StreamEvent::ToolCallDelta {
+                                index,
+                                arguments: args.to_owned(),
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(raw) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                // OpenRouter repeats the finish reason on its usage chunk: keep the first.
+                if !self.finished {
+                    self.finished = true;
+                    let reason =
+                        decode::finish(Some(&raw), !self.calls.is_empty(), self.refused);
+                    out.push_back(StreamEvent::Finish {
+                        reason,
+                        raw: Some(raw),
+                    });
+                }
+            }
+        }
+        if let Some(usage) = &chunk.usage {
+            out.push_back(StreamEvent::Usage(usage.unified()));
+        }
+        Ok(())
+    }
+}
+
+impl StreamDecoder for OpenAiStreamDecoder {
+    fn event(&mut self, event: SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<bool> {
+        let data = event.data.trim();
+        if event.event.as_deref() == Some("error") {
+            return Err(decode::stream_error(
+                data,
+                &self.provider,
+                self.request_id.clone(),
+                self.key.as_deref(),
+            ));
+        }
+        if data == "[DONE]" {
+            if !self.finished && !self.calls.is_empty() {
+                out.push_back(StreamEvent::Finish {
+                    reason: FinishReason::ToolCalls,
+                    raw: None,
+                });
+            }
+            return Ok(true);
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let chunk: Completion = decode::parse_json(data.as_bytes()).ok_or_else(|| {
+            Error::protocol("stream chunk is not a Chat Completions JSON object")
+        })?;
+        self.chunk(chunk, out)?;
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use keyward_core::{Aggregator, ErrorKind};
+    use serde_json::json;
+
+    fn run(events: &[(&str, &str)]) -> (Vec<StreamEvent>, Result<bool>) {
+        let mut dec = OpenAiStreamDecoder::new("openai".into(), None, None);
+        let mut out = VecDeque::new();
+        let mut last = Ok(false);
+        for (name, data) in events {
+            let ev = SseEvent {
+                event: (!name.is_empty()).then(|| name.to_string()),
+                data: data.to_string(),
+            };
+            last = dec.event(ev, &mut out);
+            if last.is_err() || matches!(last, Ok(true)) {
+                break;
+            }
+        }
+        (out.into_iter().collect(), last)
+    }
+
+    #[test]
+    fn tool_call_fragments_by_index() {
+        let c = |v: serde_json::Value| v.to_string();
+        let (events, end) = run(&[
+            ("", &c(json!({"id":"x","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}))),
+            ("", &c(json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}))),
+            ("", &c(json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\""}}]}}]}))),
+            ("", &c(json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}}]}))),
+            ("", &c(json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}))),
+            ("", &c(json!({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}))),
+            ("", "[DONE]"),
+        ]);
+        assert!(end.unwrap());
+        let mut agg = Aggregator::new("openai", "m", "openai");
+        for e in events {
+            agg.push(e);
+        }
+        let r = agg.finish(None);
+        assert_eq!(r.tool_calls()[0].arguments, json!({"a": 1}));
+        assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(r.usage.unwrap().total_tokens(), 7);
+    }
+
+    #[test]
+    fn error_event_and_error_chunk() {
+        let (_, end) = run(&[("error", r#"{"error":{"message":"bad call","type":"invalid_request_error","code":"tool_use_failed","status_code":400}}"#)]);
+        assert_eq!(end.unwrap_err().kind(), ErrorKind::ModelOutput);
+        let (_, end) = run(&[("", r#"{"error":{"code":503,"message":"down"}}"#)]);
+        assert_eq!(end.unwrap_err().kind(), ErrorKind::Overloaded);
+        let (_, end) = run(&[("", "{not json")]);
+        assert_eq!(end.unwrap_err().kind(), ErrorKind::Protocol);
+    }
+}
