@@ -1,1 +1,50 @@
+//! keyward: a minimal, memory-safe, multi-provider LLM client and fallback router.
+//!
+//! One API for OpenAI, Anthropic, Gemini and OpenAI-compatible servers (including a
+//! self-hosted model on an internal network), built for the place that holds every provider
+//! key: a small allowlisted dependency tree, keys that stay secret in memory and on the wire,
+//! and errors and events that never leak them.
+//!
+//! ```no_run
+//! use keyward::{openai::OpenAi, ApiKey, ChatRequest, Provider};
+//!
+//! # async fn demo() -> keyward::Result<()> {
+//! let openai = OpenAi::builder().api_key(ApiKey::from_env("OPENAI_API_KEY")?).build()?;
+//! let request = ChatRequest::builder("gpt-4.1-mini")
+//!     .system("Be brief.")
+//!     .user("Why is the sky blue?")
+//!     .build()?;
+//! let answer = openai.chat(&request).await?;
+//! println!("{} (answered by {})", answer.text(), answer.provider());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | what | default |
+//! | --- | --- | --- |
+//! | `openai` | OpenAI, Azure OpenAI, OpenAI-compatible servers ([`openai`]) | on |
+//! | `http2` | HTTP/2 to providers (adds 7 crates) | off |
+//!
+//! # Security
+//!
+//! See the crate README and `SECURITY.md`: keys are [`ApiKey`]s (wiped on drop, never
+//! printed), sent only as sensitive headers to the configured base URL, never over plain HTTP
+//! off loopback unless explicitly allowed, never after a redirect.
+#![forbid(unsafe_code)]
 
+pub use keyward_core::{
+    Aggregator, ApiKey, AttemptFailure, AuthScheme, CacheBreakpoint, ChatRequest,
+    ChatRequestBuilder, ChatResponse, ChatStream, ContentPart, EmbedRequest, EmbedResponse, Error,
+    ErrorKind, FinishReason, HttpOptions, Image, ImageSource, KeyFn, KeySource, Message, Provider,
+    Reasoning, ReasoningEffort, ReasoningPart, ResponseFormat, Result, Role, RotatingKey,
+    Signature, StaticKey, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult, Usage, redact,
+    retry_after, sse,
+};
+
+/// OpenAI, Azure OpenAI and OpenAI-compatible servers.
+#[cfg(feature = "openai")]
+pub mod openai {
+    pub use keyward_openai::*;
+}

@@ -115,11 +115,7 @@ impl WireUsage {
             .unwrap_or(0);
         let separate_reasoning = reasoning > 0
             && self.total_tokens
-                == Some(
-                    input
-                        .saturating_add(completion)
-                        .saturating_add(reasoning),
-                );
+                == Some(input.saturating_add(completion).saturating_add(reasoning));
         let output = if separate_reasoning {
             completion.saturating_add(reasoning)
         } else {
@@ -553,15 +549,51 @@ mod tests {
     #[test]
     fn error_kinds() {
         let cases = [
-            (401, r#"{"error":{"code":"invalid_api_key","message":"bad"}}"#, ErrorKind::Auth),
-            (400, r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: in***ey."}"#, ErrorKind::Auth),
-            (429, r#"{"error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}"#, ErrorKind::QuotaExceeded),
-            (429, r#"{"error":{"code":"rate_limit_exceeded","message":"Request too large for gpt"}}"#, ErrorKind::QuotaExceeded),
-            (429, r#"{"error":{"code":"rate_limit_exceeded","message":"Rate limit reached"}}"#, ErrorKind::RateLimited),
-            (400, r#"{"error":{"code":"context_length_exceeded","message":"x"}}"#, ErrorKind::ContextLengthExceeded),
-            (400, r#"{"error":{"code":"content_filter","message":"x"}}"#, ErrorKind::ContentFiltered),
-            (400, r#"{"error":{"code":"tool_use_failed","message":"x"}}"#, ErrorKind::ModelOutput),
-            (400, r#"{"error":{"code":"unsupported_value","message":"x"}}"#, ErrorKind::InvalidRequest),
+            (
+                401,
+                r#"{"error":{"code":"invalid_api_key","message":"bad"}}"#,
+                ErrorKind::Auth,
+            ),
+            (
+                400,
+                r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: in***ey."}"#,
+                ErrorKind::Auth,
+            ),
+            (
+                429,
+                r#"{"error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}"#,
+                ErrorKind::QuotaExceeded,
+            ),
+            (
+                429,
+                r#"{"error":{"code":"rate_limit_exceeded","message":"Request too large for gpt"}}"#,
+                ErrorKind::QuotaExceeded,
+            ),
+            (
+                429,
+                r#"{"error":{"code":"rate_limit_exceeded","message":"Rate limit reached"}}"#,
+                ErrorKind::RateLimited,
+            ),
+            (
+                400,
+                r#"{"error":{"code":"context_length_exceeded","message":"x"}}"#,
+                ErrorKind::ContextLengthExceeded,
+            ),
+            (
+                400,
+                r#"{"error":{"code":"content_filter","message":"x"}}"#,
+                ErrorKind::ContentFiltered,
+            ),
+            (
+                400,
+                r#"{"error":{"code":"tool_use_failed","message":"x"}}"#,
+                ErrorKind::ModelOutput,
+            ),
+            (
+                400,
+                r#"{"error":{"code":"unsupported_value","message":"x"}}"#,
+                ErrorKind::InvalidRequest,
+            ),
             (403, "{}", ErrorKind::PermissionDenied),
             (404, "", ErrorKind::NotFound),
             (408, "", ErrorKind::Timeout),
@@ -608,7 +640,14 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for body in [&b""[..], b"\xff\xfe", b"[]", b"null", b"{\"choices\":7}", b"{\"choices\":[{}]}"] {
+        for body in [
+            &b""[..],
+            b"\xff\xfe",
+            b"[]",
+            b"null",
+            b"{\"choices\":7}",
+            b"{\"choices\":[{}]}",
+        ] {
             let _ = chat_response(body, "p", "m", None, None);
             let _ = http_error(400, &HeaderMap::new(), body, "p", None);
         }

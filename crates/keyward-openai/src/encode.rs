@@ -58,7 +58,9 @@ fn image_url(source: &ImageSource) -> Result<String> {
     match source {
         ImageSource::Url(url) => Ok(url.clone()),
         ImageSource::Base64 { media_type, data } => Ok(format!("data:{media_type};base64,{data}")),
-        _ => Err(Error::unsupported("this image source is not supported by Chat Completions")),
+        _ => Err(Error::unsupported(
+            "this image source is not supported by Chat Completions",
+        )),
     }
 }
 
@@ -103,7 +105,11 @@ fn messages(request: &ChatRequest, options: &EncodeOptions) -> Result<Vec<Value>
                     reasoning.push_str(text)
                 }
                 ContentPart::Reasoning(_) => {}
-                _ => return Err(Error::unsupported("a content part is not supported by Chat Completions")),
+                _ => {
+                    return Err(Error::unsupported(
+                        "a content part is not supported by Chat Completions",
+                    ));
+                }
             }
         }
         match message.role {
@@ -137,7 +143,11 @@ fn messages(request: &ChatRequest, options: &EncodeOptions) -> Result<Vec<Value>
                     out.push(json!({"role": "user", "content": text}));
                 }
             }
-            _ => return Err(Error::unsupported("a message role is not supported by Chat Completions")),
+            _ => {
+                return Err(Error::unsupported(
+                    "a message role is not supported by Chat Completions",
+                ));
+            }
         }
         out.extend(results);
     }
@@ -163,7 +173,10 @@ pub(crate) fn chat_body(
             if !tool.parameters.is_object() {
                 return Err(Error::new(
                     ErrorKind::InvalidRequest,
-                    format!("tool {}: parameters must be a JSON Schema object", tool.name),
+                    format!(
+                        "tool {}: parameters must be a JSON Schema object",
+                        tool.name
+                    ),
                 ));
             }
             let mut function = json!({"name": tool.name, "parameters": tool.parameters});
@@ -209,7 +222,9 @@ pub(crate) fn chat_body(
             );
         }
         Some(_) => {
-            return Err(Error::unsupported("response format not supported by OpenAI"));
+            return Err(Error::unsupported(
+                "response format not supported by OpenAI",
+            ));
         }
     }
     if let Some(max) = request.max_tokens {
@@ -247,7 +262,8 @@ pub(crate) fn chat_body(
 
 /// The embeddings body for `request`.
 pub(crate) fn embed_body(request: &EmbedRequest) -> Result<Vec<u8>> {
-    let mut body = json!({"model": request.model, "input": request.inputs, "encoding_format": "float"});
+    let mut body =
+        json!({"model": request.model, "input": request.inputs, "encoding_format": "float"});
     if let Some(d) = request.dimensions {
         body["dimensions"] = json!(d);
     }
@@ -301,10 +317,17 @@ mod tests {
                 ],
             ))
             .message(Message::tool_result(ToolResult::new("toolu_1", "15C")))
-            .tool(Tool::new("weather", json!({"type": "object"})).description("Weather").strict(true))
+            .tool(
+                Tool::new("weather", json!({"type": "object"}))
+                    .description("Weather")
+                    .strict(true),
+            )
             .tool_choice(ToolChoice::Tool("weather".into()))
             .parallel_tool_calls(false)
-            .response_format(ResponseFormat::json_schema("answer", json!({"type": "object"})))
+            .response_format(ResponseFormat::json_schema(
+                "answer",
+                json!({"type": "object"}),
+            ))
             .max_tokens(100)
             .temperature(0.5)
             .top_p(0.9)
@@ -350,11 +373,23 @@ mod tests {
 
     #[test]
     fn developer_role_for_reasoning_models() {
-        let r = ChatRequest::builder("gpt-5-nano").system("x").user("y").build().unwrap();
+        let r = ChatRequest::builder("gpt-5-nano")
+            .system("x")
+            .user("y")
+            .build()
+            .unwrap();
         assert_eq!(encode(&r, false)["messages"][0]["role"], "developer");
-        let r = ChatRequest::builder("o3-mini").system("x").user("y").build().unwrap();
+        let r = ChatRequest::builder("o3-mini")
+            .system("x")
+            .user("y")
+            .build()
+            .unwrap();
         assert_eq!(encode(&r, false)["messages"][0]["role"], "developer");
-        let r = ChatRequest::builder("gpt-4o").system("x").user("y").build().unwrap();
+        let r = ChatRequest::builder("gpt-4o")
+            .system("x")
+            .user("y")
+            .build()
+            .unwrap();
         assert_eq!(encode(&r, false)["messages"][0]["role"], "system");
     }
 

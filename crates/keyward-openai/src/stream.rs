@@ -80,9 +80,7 @@ impl OpenAiStreamDecoder {
                             out.push_back(StreamEvent::ToolCallStart {
                                 index,
                                 id: call.id.clone().unwrap_or_default(),
-                                name: function
-                                    .and_then(|f| f.name.clone())
-                                    .unwrap_or_default(),
+                                name: function.and_then(|f| f.name.clone()).unwrap_or_default(),
                                 signature: None,
                             });
                             index
@@ -102,8 +100,7 @@ impl OpenAiStreamDecoder {
                 // OpenRouter repeats the finish reason on its usage chunk: keep the first.
                 if !self.finished {
                     self.finished = true;
-                    let reason =
-                        decode::finish(Some(&raw), !self.calls.is_empty(), self.refused);
+                    let reason = decode::finish(Some(&raw), !self.calls.is_empty(), self.refused);
                     out.push_back(StreamEvent::Finish {
                         reason,
                         raw: Some(raw),
@@ -141,9 +138,8 @@ impl StreamDecoder for OpenAiStreamDecoder {
         if data.is_empty() {
             return Ok(false);
         }
-        let chunk: Completion = decode::parse_json(data.as_bytes()).ok_or_else(|| {
-            Error::protocol("stream chunk is not a Chat Completions JSON object")
-        })?;
+        let chunk: Completion = decode::parse_json(data.as_bytes())
+            .ok_or_else(|| Error::protocol("stream chunk is not a Chat Completions JSON object"))?;
         self.chunk(chunk, out)?;
         Ok(false)
     }
@@ -177,12 +173,40 @@ mod tests {
     fn tool_call_fragments_by_index() {
         let c = |v: serde_json::Value| v.to_string();
         let (events, end) = run(&[
-            ("", &c(json!({"id":"x","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}))),
-            ("", &c(json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}))),
-            ("", &c(json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\""}}]}}]}))),
-            ("", &c(json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}}]}))),
-            ("", &c(json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}))),
-            ("", &c(json!({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}))),
+            (
+                "",
+                &c(
+                    json!({"id":"x","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}),
+                ),
+            ),
+            (
+                "",
+                &c(
+                    json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}),
+                ),
+            ),
+            (
+                "",
+                &c(
+                    json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\""}}]}}]}),
+                ),
+            ),
+            (
+                "",
+                &c(
+                    json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}}]}),
+                ),
+            ),
+            (
+                "",
+                &c(json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})),
+            ),
+            (
+                "",
+                &c(
+                    json!({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}),
+                ),
+            ),
             ("", "[DONE]"),
         ]);
         assert!(end.unwrap());
@@ -198,7 +222,10 @@ mod tests {
 
     #[test]
     fn error_event_and_error_chunk() {
-        let (_, end) = run(&[("error", r#"{"error":{"message":"bad call","type":"invalid_request_error","code":"tool_use_failed","status_code":400}}"#)]);
+        let (_, end) = run(&[(
+            "error",
+            r#"{"error":{"message":"bad call","type":"invalid_request_error","code":"tool_use_failed","status_code":400}}"#,
+        )]);
         assert_eq!(end.unwrap_err().kind(), ErrorKind::ModelOutput);
         let (_, end) = run(&[("", r#"{"error":{"code":503,"message":"down"}}"#)]);
         assert_eq!(end.unwrap_err().kind(), ErrorKind::Overloaded);
