@@ -54,12 +54,10 @@ pub use request::{
     Signature, Tool, ToolCall, ToolChoice, ToolResult,
 };
 pub use response::{ChatResponse, EmbedResponse, FinishReason, Usage};
-pub use stream::{
-    parse_arguments, Aggregator, ChatStream, SseSource, StreamDecoder, StreamEvent,
-};
+pub use stream::{Aggregator, ChatStream, SseSource, StreamDecoder, StreamEvent, parse_arguments};
 pub use transport::{
-    build_client, check_base_url, is_loopback_host, Auth, HttpOptions, HttpRequest,
-    HttpResponse, Transport,
+    Auth, HttpOptions, HttpRequest, HttpResponse, Transport, build_client, check_base_url,
+    is_loopback_host,
 };
 
 /// Re-exported so provider crates name header types without depending on `http` directly.

@@ -36,7 +36,10 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// As for [`chat`](Provider::chat).
     async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse> {
         let _ = request;
-        Err(Error::unsupported("this provider does not offer embeddings").with_provider(self.name()))
+        Err(
+            Error::unsupported("this provider does not offer embeddings")
+                .with_provider(self.name()),
+        )
     }
 
     /// The label of the key the next request will use, for events. Defaults to none.

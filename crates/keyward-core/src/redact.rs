@@ -143,8 +143,14 @@ mod tests {
             ("key sk-abc123def456 bad", "key [REDACTED] bad"),
             ("sk-ant-api03-xyzxyzxyz", "[REDACTED]"),
             ("use AIzaSyD-1234567890abc", "use [REDACTED]"),
-            ("got xai-AbCdEf123 and gsk_QwErTy987", "got [REDACTED] and [REDACTED]"),
-            ("Authorization: Bearer eyJhbGciOi.x.y", "Authorization: [REDACTED]"),
+            (
+                "got xai-AbCdEf123 and gsk_QwErTy987",
+                "got [REDACTED] and [REDACTED]",
+            ),
+            (
+                "Authorization: Bearer eyJhbGciOi.x.y",
+                "Authorization: [REDACTED]",
+            ),
             (
                 "hash 0123456789abcdef0123456789abcdef01 end",
                 "hash [REDACTED] end",
@@ -158,7 +164,10 @@ mod tests {
     #[test]
     fn masked_echo_of_the_key_leaves_no_run_longer_than_three() {
         let key = ApiKey::new("qwertyuiopasdf1234".into()).unwrap();
-        let out = redact("Incorrect key: qwer****1234, also tyuiop and sdf1", Some(&key));
+        let out = redact(
+            "Incorrect key: qwer****1234, also tyuiop and sdf1",
+            Some(&key),
+        );
         assert!(!out.contains("qwer"), "{out}");
         assert!(!out.contains("1234"), "{out}");
         assert!(!out.contains("tyuiop"), "{out}");

@@ -702,7 +702,9 @@ impl ChatRequestBuilder {
         }
         for (name, v) in [("temperature", r.temperature), ("top_p", r.top_p)] {
             if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                return Err(invalid(format!("{name} must be a finite, non-negative number")));
+                return Err(invalid(format!(
+                    "{name} must be a finite, non-negative number"
+                )));
             }
         }
         let mut names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
@@ -766,7 +768,13 @@ mod tests {
     fn builder_rejects_bad_requests() {
         assert!(ChatRequest::builder("m").build().is_err());
         assert!(ChatRequest::builder("").user("x").build().is_err());
-        assert!(ChatRequest::builder("m").user("x").max_tokens(0).build().is_err());
+        assert!(
+            ChatRequest::builder("m")
+                .user("x")
+                .max_tokens(0)
+                .build()
+                .is_err()
+        );
         assert!(
             ChatRequest::builder("m")
                 .user("x")

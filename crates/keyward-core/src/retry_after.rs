@@ -90,10 +90,7 @@ fn month(name: &str) -> Option<i64> {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    MONTHS
-        .iter()
-        .position(|m| *m == name)
-        .map(|i| i as i64 + 1)
+    MONTHS.iter().position(|m| *m == name).map(|i| i as i64 + 1)
 }
 
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

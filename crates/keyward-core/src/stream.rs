@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -158,7 +158,9 @@ impl Aggregator {
                 }
             }
             StreamEvent::ReasoningDelta(text) => {
-                self.thinking.get_or_insert_with(String::new).push_str(&text);
+                self.thinking
+                    .get_or_insert_with(String::new)
+                    .push_str(&text);
             }
             StreamEvent::ReasoningSignature(sig) => self.flush_thinking(Some(sig.value)),
             StreamEvent::ReasoningPart(part) => {

@@ -312,9 +312,8 @@ fn tls_config(options: &HttpOptions) -> Result<rustls::ClientConfig> {
     for pem in &options.extra_roots_pem {
         let before = roots.len();
         for cert in CertificateDer::pem_slice_iter(pem) {
-            roots.push(cert.map_err(|_| {
-                Error::config("root certificate PEM could not be parsed")
-            })?);
+            roots
+                .push(cert.map_err(|_| Error::config("root certificate PEM could not be parsed"))?);
         }
         if roots.len() == before {
             return Err(Error::config("root certificate PEM holds no certificate"));
@@ -445,7 +444,11 @@ impl HttpResponse {
     /// `Timeout` or `Connect` when reading fails.
     pub async fn bytes(mut self) -> Result<Bytes> {
         let max = self.max_body;
-        if self.response.content_length().is_some_and(|n| n > max as u64) {
+        if self
+            .response
+            .content_length()
+            .is_some_and(|n| n > max as u64)
+        {
             return Err(body_too_large(max));
         }
         let mut buf = BytesMut::new();

@@ -63,7 +63,7 @@ fn reply_for(corpus: &Path, entry: &Entry) -> Reply {
         Reply::sse_bytes(
             bytes
                 .chunks(61)
-                .map(|c| bytes::Bytes::copy_from_slice(c))
+                .map(bytes::Bytes::copy_from_slice)
                 .collect(),
         )
     } else {
@@ -196,10 +196,10 @@ async fn recorded_responses_parse_as_sources_md_says() {
             } else {
                 openai.chat(&request).await
             };
-            if entry.error.is_some() {
+            if let Some(expected) = &entry.error {
                 let err = result.expect_err(&file);
                 assert_eq!(err.kind(), expected_kind(&file), "{file}: {err}");
-                let want_status = entry.error.as_ref().unwrap().status;
+                let want_status = expected.status;
                 if want_status != 200 {
                     assert_eq!(err.status(), Some(want_status), "{file}");
                 }
