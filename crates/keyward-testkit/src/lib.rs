@@ -16,11 +16,14 @@
 // Test-support code: panicking with a clear message is how it reports misuse (never inside the server task).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod anthropic;
 pub mod conformance;
+pub mod gemini;
 pub mod openai;
 mod reply;
 mod server;
 pub mod sse;
+pub mod tls;
 
 pub use reply::Reply;
 pub use server::{Recorded, Upstream};

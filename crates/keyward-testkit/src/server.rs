@@ -15,7 +15,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::reply::{Reply, ReplyBody};
@@ -152,6 +153,7 @@ impl Shared {
 struct Control {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    scheme: &'static str,
     shutdown: watch::Sender<bool>,
 }
 
@@ -179,6 +181,17 @@ impl Upstream {
     ///
     /// Panics if the loopback port cannot be bound or if called outside a tokio runtime.
     pub async fn start() -> Upstream {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Upstream::start`], serving HTTPS with the test certificates of [`crate::tls`];
+    /// [`Upstream::url`] is then `https://127.0.0.1:PORT`.
+    pub async fn start_tls(config: crate::tls::TlsConfig) -> Upstream {
+        Self::start_with(Some(config.acceptor())).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .unwrap_or_else(|e| panic!("testkit: cannot bind 127.0.0.1:0: {e}"));
@@ -198,11 +211,12 @@ impl Upstream {
             requests: AtomicUsize::new(0),
         });
         let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(accept_loop(listener, shared.clone(), stop));
+        tokio::spawn(accept_loop(listener, shared.clone(), stop, tls));
         Upstream {
             control: Arc::new(Control {
                 shared,
                 addr,
+                scheme,
                 shutdown,
             }),
         }
@@ -213,9 +227,9 @@ impl Upstream {
         self.control.addr
     }
 
-    /// The base URL, `http://127.0.0.1:PORT` (no trailing slash).
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` for TLS; no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.control.addr)
+        format!("{}://{}", self.control.scheme, self.control.addr)
     }
 
     /// Queues `reply` for the next request (FIFO); queued replies win over the handler and the default.
@@ -291,7 +305,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -303,7 +322,24 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 shared.connections.fetch_add(1, Ordering::Relaxed);
                 shared.open.fetch_add(1, Ordering::Relaxed);
                 let open = OpenGuard(shared.clone());
-                tokio::spawn(serve_connection(stream, open, stop.clone()));
+                // Small SSE chunks must not wait for Nagle + delayed ACK.
+                let _ = stream.set_nodelay(true);
+                match &tls {
+                    None => {
+                        tokio::spawn(serve_connection(stream, open, stop.clone()));
+                    }
+                    Some(acceptor) => {
+                        let accept = acceptor.accept(stream);
+                        let stop = stop.clone();
+                        tokio::spawn(async move {
+                            // A failed handshake (unknown CA, missing client certificate) just
+                            // closes the connection, as a real server would.
+                            if let Ok(stream) = accept.await {
+                                serve_connection(stream, open, stop).await;
+                            }
+                        });
+                    }
+                }
             }
             Err(_) => {
                 // Out of file descriptors or a dropped half-open connection: back off briefly and retry.
@@ -316,10 +352,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
 }
 
-async fn serve_connection(stream: TcpStream, open: OpenGuard, mut stop: watch::Receiver<bool>) {
+async fn serve_connection<S>(stream: S, open: OpenGuard, mut stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let shared = open.0.clone();
-    // Small SSE chunks must not wait for Nagle + delayed ACK.
-    let _ = stream.set_nodelay(true);
     let service = service_fn(move |req| handle(shared.clone(), req));
     let conn = http1::Builder::new()
         .keep_alive(true)
