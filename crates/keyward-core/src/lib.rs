@@ -35,6 +35,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod key;
 mod provider;
 pub mod redact;

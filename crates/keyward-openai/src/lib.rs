@@ -515,3 +515,29 @@ impl Provider for OpenAi {
         self.auth.label()
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/` and the tests replaying their seeds; each
+/// takes arbitrary bytes and must never panic. Not part of the stable API.
+#[doc(hidden)]
+pub mod fuzz {
+    use keyward_core::header::HeaderMap;
+
+    /// A 200 Chat Completions body.
+    pub fn response(data: &[u8]) {
+        let _ = crate::decode::chat_response(data, "fuzz", "model", None, None);
+        let _ = crate::decode::embed_response(data, "fuzz", "model", None);
+    }
+
+    /// An error body under a status taken from the first byte.
+    pub fn error(data: &[u8]) {
+        let status = 400 + u16::from(data.first().copied().unwrap_or(0)) % 200;
+        let err = crate::decode::http_error(status, &HeaderMap::new(), data, "fuzz", None);
+        let _ = err.to_string();
+    }
+
+    /// An SSE body through the stream decoder and the aggregator.
+    pub fn stream(data: &[u8]) {
+        let decoder = crate::stream::OpenAiStreamDecoder::new("fuzz".into(), None, None);
+        keyward_core::fuzz::stream_decoder(decoder, data);
+    }
+}
