@@ -25,6 +25,8 @@
 //! | feature | what | default |
 //! | --- | --- | --- |
 //! | `openai` | OpenAI, Azure OpenAI, OpenAI-compatible servers ([`openai`]) | on |
+//! | `anthropic` | Anthropic Messages ([`anthropic`]) | on |
+//! | `gemini` | Google Gemini, Developer API and Vertex AI ([`gemini`]) | on |
 //! | `http2` | HTTP/2 to providers (adds 7 crates) | off |
 //!
 //! # Security
@@ -42,6 +44,18 @@ pub use keyward_core::{
     Signature, StaticKey, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult, Usage, redact,
     retry_after, sse,
 };
+
+/// Anthropic Messages.
+#[cfg(feature = "anthropic")]
+pub mod anthropic {
+    pub use keyward_anthropic::*;
+}
+
+/// Google Gemini (Developer API and Vertex AI).
+#[cfg(feature = "gemini")]
+pub mod gemini {
+    pub use keyward_gemini::*;
+}
 
 /// OpenAI, Azure OpenAI and OpenAI-compatible servers.
 #[cfg(feature = "openai")]

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -35,4 +37,10 @@ seeds! {
     openai_response => keyward_openai::fuzz::response,
     openai_error => keyward_openai::fuzz::error,
     openai_stream => keyward_openai::fuzz::stream,
+    anthropic_response => keyward_anthropic::fuzz::response,
+    anthropic_error => keyward_anthropic::fuzz::error,
+    anthropic_stream => keyward_anthropic::fuzz::stream,
+    gemini_response => keyward_gemini::fuzz::response,
+    gemini_error => keyward_gemini::fuzz::error,
+    gemini_stream => keyward_gemini::fuzz::stream,
 }

@@ -23,7 +23,7 @@ fn is_token_char(b: u8) -> bool {
 }
 
 /// Redacts `message`: key-shaped strings (`sk-…`, `sk-ant-…`, `sk-proj-…`, `AIza…`, `xai-…`,
-/// `gsk_…`, `Bearer …`, runs of 32 or more token characters) and every run of more than 3
+/// `gsk_…`, `Bearer …`, runs of 32 or more token characters mixing letters and digits) and every run of more than 3
 /// characters of `key` become `[REDACTED]`; the result is cut to 512 characters.
 ///
 /// ```
@@ -88,7 +88,7 @@ fn mark_key_shapes(bytes: &[u8], hide: &mut [bool]) {
                 }
             }
             let j = token_end(bytes, i);
-            if j - i >= LONG_RUN {
+            if j - i >= LONG_RUN && looks_random(&bytes[i..j]) {
                 hide[i..j].fill(true);
             }
             if j > i {
@@ -98,6 +98,11 @@ fn mark_key_shapes(bytes: &[u8], hide: &mut [bool]) {
         }
         i += 1;
     }
+}
+
+// Secrets mix digits and letters; long words, metric names and URL paths rarely do.
+fn looks_random(token: &[u8]) -> bool {
+    token.iter().any(u8::is_ascii_digit) && token.iter().any(u8::is_ascii_alphabetic)
 }
 
 // End of the token starting at `i`, not counting trailing dots (sentence punctuation).
@@ -156,6 +161,10 @@ mod tests {
                 "hash [REDACTED] end",
             ),
             ("no secrets here", "no secrets here"),
+            (
+                "see https://ai.google.dev/gemini-api/docs/rate-limits for generate_content_free_tier_input_token_count",
+                "see https://ai.google.dev/gemini-api/docs/rate-limits for generate_content_free_tier_input_token_count",
+            ),
         ] {
             assert_eq!(redact(input, None), expected, "{input}");
         }

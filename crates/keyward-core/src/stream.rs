@@ -150,6 +150,9 @@ impl Aggregator {
                     self.response.model = model;
                 }
             }
+            // Empty deltas (role-only chunks) carry nothing and must not split parts.
+            StreamEvent::TextDelta(text) | StreamEvent::ReasoningDelta(text) if text.is_empty() => {
+            }
             StreamEvent::TextDelta(text) => {
                 self.flush_thinking(None);
                 match self.response.content.last_mut() {
