@@ -1,4 +1,5 @@
-//! keyward's quickstart: a chat, a streamed answer and a tool call.
+//! keyward's quickstart: a chat, a streamed answer, a tool call, and a router falling back
+//! from a flaky cloud provider to an internal model.
 //!
 //! ```text
 //! cargo run --example quickstart            # no keys, no network: loopback upstreams
@@ -10,9 +11,15 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::Write;
+use std::time::Duration;
 
+use keyward::anthropic::Anthropic;
+use keyward::gemini::Gemini;
 use keyward::openai::OpenAi;
-use keyward::{ApiKey, ChatRequest, Message, Provider, StreamEvent, Tool, ToolChoice, ToolResult};
+use keyward::{
+    ApiKey, ChatRequest, Message, Provider, Route, Router, RouterEvent, StreamEvent, Tool,
+    ToolChoice, ToolResult,
+};
 use keyward_testkit::{Reply, Upstream, openai as wire};
 use serde_json::json;
 
@@ -103,8 +110,99 @@ async fn main() -> keyward::Result<()> {
         .tool(weather)
         .build()?;
     let answer = provider.chat(&follow_up).await?;
-    println!("   {}", answer.text());
+    println!("   {}\n", answer.text());
+
+    router_demo().await
+}
+
+/// 4. A router over three providers: a rate-limited cloud route, an overloaded backup, and an
+/// internal self-hosted model that answers. Every attempt is an event; none carries a key or
+/// prompt text. (Always on loopback upstreams, even with `--live`.)
+async fn router_demo() -> keyward::Result<()> {
+    println!("4. router: cloud (Anthropic) -> backup (Gemini) -> internal (self-hosted)");
+    let cloud_up = Upstream::start().await;
+    cloud_up.push(
+        keyward_testkit::anthropic::error(
+            429,
+            "rate_limit_error",
+            "Number of requests has exceeded your rate limit",
+        )
+        .header("retry-after", "20"),
+    );
+    let backup_up = Upstream::start().await;
+    backup_up.push(keyward_testkit::gemini::error(
+        503,
+        "UNAVAILABLE",
+        "The model is overloaded.",
+    ));
+    let internal_up = Upstream::start().await;
+    internal_up.push(Reply::json(
+        200,
+        wire::chat_completion(
+            "llama3.1:8b",
+            "Rayleigh scattering: short (blue) wavelengths scatter most.",
+        ),
+    ));
+
+    // Demo keys for the loopback upstreams; real ones come from ApiKey::from_env / from_file.
+    let cloud = Anthropic::builder()
+        .base_url(cloud_up.url())
+        .api_key(ApiKey::new("sk-ant-demo-not-a-real-key".into())?.with_label("anthropic-demo"))
+        .build()?;
+    let backup = Gemini::builder()
+        .base_url(format!("{}/v1beta", backup_up.url()))
+        .api_key(ApiKey::new("AIza-demo-not-a-real-key".into())?.with_label("gemini-demo"))
+        .build()?;
+    let internal = OpenAi::compatible(format!("{}/v1", internal_up.url()))
+        .name("internal")
+        .build()?;
+
+    let router = Router::builder()
+        .route(Route::new("cloud", cloud, "claude-haiku-4-5").alias("default"))
+        .route(
+            Route::new("backup", backup, "gemini-2.5-flash")
+                .alias("default")
+                .tier(1),
+        )
+        .route(
+            Route::new("internal", internal, "llama3.1:8b")
+                .alias("default")
+                .tier(2),
+        )
+        .on_event(print_event)
+        .deadline(Duration::from_secs(10))
+        .build()?;
+
+    let request = ChatRequest::builder("default")
+        .user("Why is the sky blue?")
+        .build()?;
+    let answer = router.chat(&request).await?;
+    println!("   {} (answered by {})", answer.text(), answer.provider());
     Ok(())
+}
+
+/// One readable line per router event (`{event}` alone prints every field, for logs).
+fn print_event(event: &RouterEvent) {
+    match event {
+        RouterEvent::Attempt(a) => {
+            let result = match (a.error_kind, a.status) {
+                (Some(kind), Some(status)) => format!("{kind} (HTTP {status})"),
+                (Some(kind), None) => kind.to_string(),
+                (None, _) => "answered".into(),
+            };
+            println!(
+                "   attempt {}  {:<9} {:<10} {:<18} {:<26} {:>6.1} ms  key: {}",
+                a.attempt,
+                a.route,
+                a.provider,
+                a.model,
+                format!("{result} -> {}", a.outcome.as_str()),
+                a.latency.as_secs_f64() * 1000.0,
+                a.key_label.as_deref().unwrap_or("(none)"),
+            );
+        }
+        other => println!("   {other}"),
+    }
 }
 
 /// What the loopback upstream answers, in order.

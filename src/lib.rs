@@ -45,6 +45,16 @@ pub use keyward_core::{
     retry_after, sse,
 };
 
+pub use keyward_router::{
+    AnomalyAction, AnomalyConfig, Budget, BudgetStatus, EventSink, Outcome, Price, RetryPolicy,
+    Route, RouteHealth, Router, RouterBuilder, RouterEvent,
+};
+
+/// The router's parts: policy, budgets, events, the state store.
+pub mod router {
+    pub use keyward_router::*;
+}
+
 /// Anthropic Messages.
 #[cfg(feature = "anthropic")]
 pub mod anthropic {
