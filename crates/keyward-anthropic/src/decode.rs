@@ -371,7 +371,6 @@ pub(crate) fn error_kind(
         Some(408) => ErrorKind::Timeout,
         Some(429) => ErrorKind::RateLimited,
         Some(503) | Some(529) => ErrorKind::Overloaded,
-        Some(504) => ErrorKind::Timeout,
         Some(s) if (400..500).contains(&s) => ErrorKind::InvalidRequest,
         // 5xx, and an error object inside a 200 body or stream without a known type.
         _ => ErrorKind::Server,

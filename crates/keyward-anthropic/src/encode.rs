@@ -38,10 +38,12 @@ pub(crate) fn body(request: &ChatRequest, stream: bool, default_max_tokens: u32)
     if let Some(system) = system(&request.messages)? {
         body.insert("system".into(), system);
     }
-    body.insert(
-        "messages".into(),
-        Value::Array(messages(&request.messages)?),
-    );
+    let messages = messages(&request.messages)?;
+    // Inside a tool loop, Anthropic requires the assistant turn before the trailing tool
+    // results to start with a thinking block when thinking is on. A loop begun on another
+    // provider (whose reasoning was dropped) has none, so thinking waits for the next turn.
+    let thinking = thinking.filter(|_| !in_unthought_tool_loop(&messages));
+    body.insert("messages".into(), Value::Array(messages));
 
     if !request.tools.is_empty() {
         let tools: Vec<Value> = request.tools.iter().map(tool).collect();
@@ -173,6 +175,22 @@ struct Turn {
     role: &'static str,
     lead: Vec<Value>,
     rest: Vec<Value>,
+}
+
+/// Whether the conversation ends with tool results answering an assistant turn that does
+/// not start with a (signed or redacted) thinking block.
+fn in_unthought_tool_loop(messages: &[Value]) -> bool {
+    let [.., assistant, last] = messages else {
+        return false;
+    };
+    let first_type = |m: &Value| m["content"][0]["type"].as_str().map(str::to_owned);
+    let ends_with_results =
+        last["role"] == "user" && first_type(last).as_deref() == Some("tool_result");
+    let thought = matches!(
+        first_type(assistant).as_deref(),
+        Some("thinking" | "redacted_thinking")
+    );
+    ends_with_results && assistant["role"] == "assistant" && !thought
 }
 
 fn messages(messages: &[Message]) -> Result<Vec<Value>> {

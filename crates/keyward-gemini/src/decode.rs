@@ -377,9 +377,10 @@ fn classify(status: u16, rpc: Option<&RpcStatus>) -> ErrorKind {
     match status {
         403 => ErrorKind::PermissionDenied,
         404 => ErrorKind::NotFound,
-        408 | 504 => ErrorKind::Timeout,
+        408 => ErrorKind::Timeout,
+        402 => ErrorKind::QuotaExceeded,
         429 => exhausted(rpc),
-        503 => ErrorKind::Overloaded,
+        503 | 529 => ErrorKind::Overloaded,
         400 if is_context_length(&message) => ErrorKind::ContextLengthExceeded,
         400..=499 => ErrorKind::InvalidRequest,
         _ => ErrorKind::Server,

@@ -56,6 +56,27 @@ pub(crate) fn model_segment(model: &str) -> Result<String> {
     Ok(out)
 }
 
+/// The signature Gemini 3 accepts on a function call it did not produce itself (history
+/// from another provider, or edited history): it asks the API to skip validation for it.
+pub(crate) const FOREIGN_CALL_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// Gemini 3 rejects a model turn whose function calls carry no `thoughtSignature` (400
+/// "Function call is missing a thought_signature"). Only the first call of a step carries one,
+/// so a model turn whose calls are all unsigned gets the placeholder on its first call.
+fn sign_foreign_calls(parts: &mut [Map<String, Value>]) {
+    let is_call = |p: &Map<String, Value>| p.contains_key("functionCall");
+    let mut calls = parts.iter().filter(|p| is_call(p)).peekable();
+    if calls.peek().is_none() || calls.any(|p| p.contains_key("thoughtSignature")) {
+        return;
+    }
+    if let Some(first) = parts.iter_mut().find(|p| is_call(p)) {
+        first.insert(
+            "thoughtSignature".into(),
+            Value::String(FOREIGN_CALL_SIGNATURE.into()),
+        );
+    }
+}
+
 /// Whether the model takes `thinkingLevel` (Gemini 3 and later) rather than `thinkingBudget`.
 fn uses_thinking_level(model: &str) -> bool {
     let name = model.strip_prefix("models/").unwrap_or(model);
@@ -145,6 +166,12 @@ pub(crate) fn chat_body(request: &ChatRequest) -> Result<Value> {
         return Err(invalid(
             "Gemini needs at least one user or model message besides the system prompt",
         ));
+    }
+
+    if uses_thinking_level(&request.model) {
+        for turn in turns.iter_mut().filter(|t| t.role == "model") {
+            sign_foreign_calls(&mut turn.parts);
+        }
     }
 
     if !system.is_empty() {
