@@ -115,9 +115,9 @@ async fn main() -> keyward::Result<()> {
     router_demo().await
 }
 
-/// 4. A router over three providers: a rate-limited cloud route, an overloaded backup, and an
-///   internal self-hosted model that answers. Every attempt is an event; none carries a key or
-///   prompt text. (Always on loopback upstreams, even with `--live`.)
+/// Part 4: a router over three providers: a rate-limited cloud route, an overloaded backup,
+/// and an internal self-hosted model that answers. Every attempt is an event; none carries a
+/// key or prompt text. (Always on loopback upstreams, even with `--live`.)
 async fn router_demo() -> keyward::Result<()> {
     println!("4. router: cloud (Anthropic) -> backup (Gemini) -> internal (self-hosted)");
     let cloud_up = Upstream::start().await;

@@ -24,14 +24,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-async fn time_calls(provider: &dyn Provider, request: &ChatRequest, n: usize) -> Duration {
+async fn time_calls(
+    provider: &dyn Provider,
+    request: &ChatRequest,
+    n: usize,
+) -> keyward::Result<Duration> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
-        provider.chat(request).await.expect("call failed");
+        provider.chat(request).await?;
         samples.push(start.elapsed());
     }
-    median(samples)
+    Ok(median(samples))
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -47,14 +51,14 @@ async fn main() -> keyward::Result<()> {
     let routed_request = ChatRequest::builder("default").user("hi").build()?;
 
     // Warm the connection pool and the code paths.
-    time_calls(&direct, &direct_request, 200).await;
-    time_calls(&routed, &routed_request, 200).await;
+    time_calls(&direct, &direct_request, 200).await?;
+    time_calls(&routed, &routed_request, 200).await?;
 
     let mut ratios = Vec::new();
     let (mut d_all, mut r_all) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let d = time_calls(&direct, &direct_request, PER_ROUND).await;
-        let r = time_calls(&routed, &routed_request, PER_ROUND).await;
+        let d = time_calls(&direct, &direct_request, PER_ROUND).await?;
+        let r = time_calls(&routed, &routed_request, PER_ROUND).await?;
         ratios.push(r.as_secs_f64() / d.as_secs_f64());
         d_all.push(d);
         r_all.push(r);
@@ -98,9 +102,9 @@ async fn main() -> keyward::Result<()> {
         )
         .failure_threshold(u32::MAX)
         .build()?;
-    time_calls(&failover, &routed_request, 100).await;
-    let d = time_calls(&direct, &direct_request, PER_ROUND).await;
-    let f = time_calls(&failover, &routed_request, PER_ROUND).await;
+    time_calls(&failover, &routed_request, 100).await?;
+    let d = time_calls(&direct, &direct_request, PER_ROUND).await?;
+    let f = time_calls(&failover, &routed_request, PER_ROUND).await?;
     println!(
         "failover 503 -> backup p50 {:.1} µs = {:.2}x a direct call",
         f.as_secs_f64() * 1e6,

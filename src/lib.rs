@@ -41,8 +41,8 @@ pub use keyward_core::{
     ChatRequestBuilder, ChatResponse, ChatStream, ContentPart, EmbedRequest, EmbedResponse, Error,
     ErrorKind, FinishReason, HttpOptions, Image, ImageSource, KeyFn, KeySource, Message, Provider,
     Reasoning, ReasoningEffort, ReasoningPart, ResponseFormat, Result, Role, RotatingKey,
-    Signature, StaticKey, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult, Usage, redact,
-    retry_after, sse,
+    Signature, StaticKey, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult, Usage,
+    parse_arguments, redact, retry_after, sse,
 };
 
 pub use keyward_router::{
