@@ -1901,3 +1901,666 @@ impl Wire for GeminiWire {
         sent
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The hostile world: tests/hostile.rs, tests/canary_audit.rs, tests/load_faults.rs and
+// examples/load_rss.rs.
+
+/// What the hostile-world tests need of a wire beyond [`Wire`]: the provider built with any key
+/// source and HTTP options, and this API's shapes for echoes, errors, rate limits and stream ends.
+pub mod hostile {
+    use std::sync::Arc;
+
+    use keyward::anthropic::Anthropic;
+    use keyward::gemini::Gemini;
+    use keyward::openai::OpenAi;
+    use keyward::{HttpOptions, KeySource, Provider};
+    use keyward_testkit::{Recorded, Reply, anthropic, gemini, openai, sse};
+    use serde_json::{Value, json};
+
+    use super::{AnthropicWire, GeminiWire, OpenAiWire, Wire};
+
+    /// A [`Wire`] the hostile-world tests can aim anything at.
+    pub trait Hostile: Wire {
+        /// The well-known public prefix of this provider's keys; a leak check looks for runs
+        /// of the rest (a header name such as `x-api-key` shares runs with `sk-ant-api03-`).
+        const KEY_PREFIX: &'static str;
+
+        /// The provider at `root` (an upstream's URL, or any base whose policy is under test;
+        /// this API's path prefix is appended), built with `key` and `http`.
+        fn build(
+            root: &str,
+            key: Option<Arc<dyn KeySource>>,
+            http: HttpOptions,
+        ) -> keyward::Result<Arc<dyn Provider>>;
+        /// A rejected key, the provider's message being `message`.
+        fn auth_error(message: &str) -> Reply;
+        /// This API's error body for HTTP `status`, the provider's message being `message`.
+        fn status_error(status: u16, message: &str) -> Reply;
+        /// A 200 body that is an error object saying `message`.
+        fn error_body(message: &str) -> Value;
+        /// An error event saying `message` inside a 200 stream.
+        fn stream_error_event(message: &str) -> String;
+        /// A 429 to wait out: `Retry-After: <retry_after>` (seconds, decimals allowed).
+        fn rate_limited(retry_after: &str) -> Reply;
+        /// The API's explicit end-of-stream event, if it has one (Gemini has none: its end is
+        /// the chunk carrying a `finishReason`).
+        fn end_marker() -> Option<String>;
+        /// An event carrying more answer text.
+        fn late_text(text: &str) -> String;
+        /// Whether `rec` asks for a stream.
+        fn is_stream(rec: &Recorded) -> bool;
+    }
+
+    fn with_key<B>(
+        builder: B,
+        key: Option<Arc<dyn KeySource>>,
+        set: fn(B, Arc<dyn KeySource>) -> B,
+    ) -> B {
+        match key {
+            Some(key) => set(builder, key),
+            None => builder,
+        }
+    }
+
+    fn body_says_stream(rec: &Recorded) -> bool {
+        serde_json::from_slice::<Value>(&rec.body).is_ok_and(|b| b["stream"] == json!(true))
+    }
+
+    impl Hostile for OpenAiWire {
+        const KEY_PREFIX: &'static str = "sk-proj-";
+
+        fn build(
+            root: &str,
+            key: Option<Arc<dyn KeySource>>,
+            http: HttpOptions,
+        ) -> keyward::Result<Arc<dyn Provider>> {
+            let builder = OpenAi::builder().base_url(format!("{root}/v1")).http(http);
+            let built = with_key(builder, key, |b, k| b.key_source(k)).build()?;
+            Ok(Arc::new(built))
+        }
+
+        fn auth_error(message: &str) -> Reply {
+            openai::error(401, "invalid_api_key", message)
+        }
+
+        fn status_error(status: u16, message: &str) -> Reply {
+            openai::error(status, "error", message)
+        }
+
+        fn error_body(message: &str) -> Value {
+            json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}})
+        }
+
+        fn stream_error_event(message: &str) -> String {
+            sse::data(&Self::error_body(message))
+        }
+
+        fn rate_limited(retry_after: &str) -> Reply {
+            openai::error(
+                429,
+                "rate_limit_exceeded",
+                "Rate limit reached for gpt-4.1-mini on requests per min (RPM): Limit 3, Used 3.",
+            )
+            .header("retry-after", retry_after)
+        }
+
+        fn end_marker() -> Option<String> {
+            Some(sse::DONE.to_owned())
+        }
+
+        fn late_text(text: &str) -> String {
+            sse::data(&json!({
+                "id": "chatcmpl-late", "object": "chat.completion.chunk", "model": Self::MODEL,
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
+            }))
+        }
+
+        fn is_stream(rec: &Recorded) -> bool {
+            body_says_stream(rec)
+        }
+    }
+
+    impl Hostile for AnthropicWire {
+        const KEY_PREFIX: &'static str = "sk-ant-api03-";
+
+        fn build(
+            root: &str,
+            key: Option<Arc<dyn KeySource>>,
+            http: HttpOptions,
+        ) -> keyward::Result<Arc<dyn Provider>> {
+            let builder = Anthropic::builder().base_url(root).http(http);
+            let built = with_key(builder, key, |b, k| b.key_source(k)).build()?;
+            Ok(Arc::new(built))
+        }
+
+        fn auth_error(message: &str) -> Reply {
+            anthropic::error(401, "authentication_error", message)
+        }
+
+        fn status_error(status: u16, message: &str) -> Reply {
+            let kind = match status {
+                400 => "invalid_request_error",
+                401 => "authentication_error",
+                402 => "billing_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                413 => "request_too_large",
+                429 => "rate_limit_error",
+                504 => "timeout_error",
+                529 => "overloaded_error",
+                _ => "api_error",
+            };
+            anthropic::error(status, kind, message)
+        }
+
+        fn error_body(message: &str) -> Value {
+            json!({"type": "error", "error": {"type": "api_error", "message": message}})
+        }
+
+        fn stream_error_event(message: &str) -> String {
+            anthropic::stream_error("api_error", message)
+        }
+
+        fn rate_limited(retry_after: &str) -> Reply {
+            anthropic::error(
+                429,
+                "rate_limit_error",
+                "Number of request tokens has exceeded your per-minute rate limit",
+            )
+            .header("retry-after", retry_after)
+        }
+
+        fn end_marker() -> Option<String> {
+            Some(sse::event("message_stop", &json!({"type": "message_stop"})))
+        }
+
+        fn late_text(text: &str) -> String {
+            sse::event(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": text}}),
+            )
+        }
+
+        fn is_stream(rec: &Recorded) -> bool {
+            body_says_stream(rec)
+        }
+    }
+
+    impl Hostile for GeminiWire {
+        const KEY_PREFIX: &'static str = "AIzaSy";
+
+        fn build(
+            root: &str,
+            key: Option<Arc<dyn KeySource>>,
+            http: HttpOptions,
+        ) -> keyward::Result<Arc<dyn Provider>> {
+            let builder = Gemini::builder()
+                .base_url(format!("{root}/v1beta"))
+                .http(http);
+            let built = with_key(builder, key, |b, k| b.key_source(k)).build()?;
+            Ok(Arc::new(built))
+        }
+
+        fn auth_error(message: &str) -> Reply {
+            gemini::error(401, "UNAUTHENTICATED", message)
+        }
+
+        fn status_error(status: u16, message: &str) -> Reply {
+            let grpc = match status {
+                400 => "INVALID_ARGUMENT",
+                401 => "UNAUTHENTICATED",
+                403 => "PERMISSION_DENIED",
+                404 => "NOT_FOUND",
+                409 => "ABORTED",
+                429 => "RESOURCE_EXHAUSTED",
+                500 => "INTERNAL",
+                503 => "UNAVAILABLE",
+                504 => "DEADLINE_EXCEEDED",
+                _ => "UNKNOWN",
+            };
+            gemini::error(status, grpc, message)
+        }
+
+        fn error_body(message: &str) -> Value {
+            json!({"error": {"code": 500, "status": "INTERNAL", "message": message}})
+        }
+
+        fn stream_error_event(message: &str) -> String {
+            gemini::sse_data(&Self::error_body(message))
+        }
+
+        fn rate_limited(retry_after: &str) -> Reply {
+            gemini::error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Resource has been exhausted (e.g. check quota).",
+            )
+            .header("retry-after", retry_after)
+        }
+
+        fn end_marker() -> Option<String> {
+            None
+        }
+
+        fn late_text(text: &str) -> String {
+            gemini::sse_data(&gemini::chunk(
+                Self::MODEL,
+                "late",
+                json!([{"text": text}]),
+                None,
+                gemini::usage(10, 1, 0),
+            ))
+        }
+
+        fn is_stream(rec: &Recorded) -> bool {
+            rec.path.contains(":streamGenerateContent")
+        }
+    }
+
+    /// The runs of 4 characters of `key` found in `text`, leaving out runs that lie wholly
+    /// inside the key's public `prefix`. Empty means nothing of the secret leaked.
+    pub fn key_runs_in(text: &str, key: &str, prefix: &str) -> Vec<String> {
+        let key = key.as_bytes();
+        let skip = if key.starts_with(prefix.as_bytes()) {
+            prefix.len()
+        } else {
+            0
+        };
+        let mut found = Vec::new();
+        for start in 0..key.len().saturating_sub(3) {
+            if start + 4 <= skip {
+                continue;
+            }
+            let run = String::from_utf8_lossy(&key[start..start + 4]).into_owned();
+            if text.contains(&run) && !found.contains(&run) {
+                found.push(run);
+            }
+        }
+        found
+    }
+}
+
+/// Fault load over real HTTP: loopback upstreams speaking each API that fail a share of the
+/// attempts they receive, in ways drawn per request from a seeded PRNG, and a driver pushing
+/// calls through a [`keyward::Router`] over them. Shared by tests/load_faults.rs and
+/// examples/load_rss.rs (which runs the upstreams in another process).
+pub mod load {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use keyward::router::SplitMix64;
+    use keyward::{
+        ApiKey, ChatRequest, ErrorKind, HttpOptions, KeySource, Provider, Route, Router, StaticKey,
+        StreamEvent,
+    };
+    use keyward_testkit::{Recorded, Reply, Upstream};
+
+    use super::hostile::Hostile;
+    use super::{AnthropicWire, GeminiWire, OpenAiWire, Wire};
+
+    /// One way an attempt fails.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum HttpFault {
+        /// The connection is reset right after the response head.
+        Reset,
+        /// 429 with a short, non-zero Retry-After.
+        RateLimited,
+        /// 429 with `Retry-After: 0`.
+        RetryNow,
+        /// The API's overloaded status (503; Anthropic 529).
+        Overloaded,
+        /// The answer's head comes long after the route's timeout.
+        Slow,
+        /// Chat: a JSON body cut in half. Stream: content, then the body ends without the
+        /// API's end marker.
+        Truncated,
+        /// Chat: an error object in a 200 body. Stream: content, then an error event.
+        ErrorEvent,
+        /// Chat: the head, then nothing. Stream: content, then nothing.
+        Stall,
+    }
+
+    /// Which faults, with which probability each (the rest of the attempts are answered).
+    #[derive(Clone, Debug)]
+    pub struct FaultMix(pub Vec<(f64, HttpFault)>);
+
+    impl FaultMix {
+        /// 30% of attempts fail, in every way.
+        pub fn standard() -> Self {
+            FaultMix(vec![
+                (0.05, HttpFault::Reset),
+                (0.03, HttpFault::RateLimited),
+                (0.03, HttpFault::RetryNow),
+                (0.06, HttpFault::Overloaded),
+                (0.03, HttpFault::Slow),
+                (0.04, HttpFault::Truncated),
+                (0.03, HttpFault::ErrorEvent),
+                (0.03, HttpFault::Stall),
+            ])
+        }
+
+        /// The share of attempts that fail.
+        pub fn share(&self) -> f64 {
+            self.0.iter().map(|(p, _)| p).sum()
+        }
+
+        fn pick(&self, rng: &mut SplitMix64) -> Option<HttpFault> {
+            let x = rng.next_u64() as f64 / u64::MAX as f64;
+            let mut acc = 0.0;
+            for (p, fault) in &self.0 {
+                acc += p;
+                if x < acc {
+                    return Some(*fault);
+                }
+            }
+            None
+        }
+
+        /// The kinds a call may end with under this mix: each fault's kind (for chat and
+        /// stream), and Overloaded for "every route is cooling down".
+        pub fn kinds(&self) -> Vec<ErrorKind> {
+            let mut kinds = vec![ErrorKind::Overloaded];
+            for (_, fault) in &self.0 {
+                kinds.extend_from_slice(match fault {
+                    HttpFault::Reset => &[ErrorKind::Connect, ErrorKind::StreamTruncated][..],
+                    HttpFault::RateLimited | HttpFault::RetryNow => &[ErrorKind::RateLimited],
+                    HttpFault::Overloaded => &[ErrorKind::Overloaded],
+                    HttpFault::Slow | HttpFault::Stall => &[ErrorKind::Timeout],
+                    HttpFault::Truncated => &[ErrorKind::Protocol, ErrorKind::StreamTruncated],
+                    HttpFault::ErrorEvent => &[ErrorKind::Server, ErrorKind::Overloaded],
+                });
+            }
+            kinds.sort_by_key(|k| k.as_str());
+            kinds.dedup();
+            kinds
+        }
+    }
+
+    /// A load run's shape.
+    #[derive(Clone, Debug)]
+    pub struct Shape {
+        /// Calls made; odd-numbered ones stream.
+        pub requests: usize,
+        /// Calls in flight at once.
+        pub concurrency: usize,
+        /// Seeds the upstreams' fault draws and the router.
+        pub seed: u64,
+        /// The faults each upstream plays.
+        pub mix: FaultMix,
+        /// The router's attempts per route per call.
+        pub max_attempts: u32,
+        /// Each route's timeout (for streams: until the stream starts).
+        pub route_timeout: Duration,
+        /// The stream idle timeout.
+        pub idle_timeout: Duration,
+        /// How late a [`HttpFault::Slow`] answer's head comes.
+        pub slow: Duration,
+        /// The Retry-After of a [`HttpFault::RateLimited`] answer, in seconds.
+        pub retry_after: String,
+    }
+
+    impl Default for Shape {
+        fn default() -> Self {
+            Self {
+                requests: 10_000,
+                concurrency: 64,
+                seed: 7,
+                mix: FaultMix::standard(),
+                max_attempts: 3,
+                route_timeout: Duration::from_millis(250),
+                idle_timeout: Duration::from_millis(150),
+                slow: Duration::from_secs(2),
+                retry_after: "0.005".into(),
+            }
+        }
+    }
+
+    /// The wires of the three routes, by route name.
+    pub const ROUTES: [&str; 3] = ["openai", "anthropic", "gemini"];
+
+    /// What one upstream saw.
+    #[derive(Debug, Default)]
+    pub struct Tally {
+        /// Attempts per call number.
+        pub attempts: Mutex<HashMap<usize, u32>>,
+        /// Faults played, by kind.
+        pub faults: Mutex<HashMap<HttpFault, usize>>,
+        /// Requests that named no call.
+        pub strays: AtomicUsize,
+    }
+
+    impl Tally {
+        /// Every attempt this upstream received.
+        pub fn total(&self) -> usize {
+            self.attempts
+                .lock()
+                .unwrap()
+                .values()
+                .map(|n| *n as usize)
+                .sum()
+        }
+    }
+
+    /// The call number a request carries in its prompt (`call#<n>#`).
+    fn call_number(rec: &Recorded) -> Option<usize> {
+        let body = &rec.body[..];
+        let at = body.windows(5).position(|w| w == b"call#")? + 5;
+        let digits: Vec<u8> = body[at..]
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_digit)
+            .collect();
+        std::str::from_utf8(&digits).ok()?.parse().ok()
+    }
+
+    /// The text call `n` must receive.
+    pub fn answer(n: usize) -> String {
+        format!("answer {n}")
+    }
+
+    fn reply<W: Hostile>(
+        rec: &Recorded,
+        n: usize,
+        fault: Option<HttpFault>,
+        shape: &Shape,
+    ) -> Reply {
+        let text = answer(n);
+        let number = n.to_string();
+        let stream = W::is_stream(rec);
+        let ok = || {
+            if stream {
+                Reply::sse(W::stream_text(&["answer ", &number]))
+            } else {
+                Reply::json(200, W::text(&text))
+            }
+        };
+        match fault {
+            None => ok(),
+            Some(HttpFault::Reset) => ok().reset_after(0),
+            Some(HttpFault::RateLimited) => W::rate_limited(&shape.retry_after),
+            Some(HttpFault::RetryNow) => W::rate_limited("0"),
+            Some(HttpFault::Overloaded) => {
+                let case = W::error(ErrorKind::Overloaded).expect("every API can be overloaded");
+                if stream { case.streamed } else { case.reply }
+            }
+            Some(HttpFault::Slow) => ok().delay(shape.slow),
+            Some(HttpFault::Truncated) if stream => Reply::sse(W::partial_text_stream(&text)),
+            Some(HttpFault::Truncated) => {
+                let body = W::text(&text).to_string();
+                let (half, _) = super::halves(&body);
+                Reply::body(200, "application/json", half.to_owned())
+            }
+            Some(HttpFault::ErrorEvent) if stream => {
+                let mut events = W::partial_text_stream(&text);
+                events.push(W::stream_error(ErrorKind::Overloaded));
+                Reply::sse(events)
+            }
+            Some(HttpFault::ErrorEvent) => Reply::json(
+                200,
+                W::error_body("The server had an error while processing your request."),
+            ),
+            Some(HttpFault::Stall) if stream => {
+                let events = W::partial_text_stream(&text);
+                let sent = events.len();
+                Reply::sse(events).stall_after(sent)
+            }
+            Some(HttpFault::Stall) => ok().stall_after(0),
+        }
+    }
+
+    /// Starts an upstream speaking `W` that fails `shape.mix` of its attempts (drawn from a
+    /// PRNG seeded with `seed`) and answers the others with `answer n` for call `n`.
+    pub async fn start_upstream<W: Hostile>(shape: &Shape, seed: u64) -> (Upstream, Arc<Tally>) {
+        let upstream = Upstream::start().await;
+        upstream.set_recording(false);
+        let tally = Arc::new(Tally::default());
+        let rng = Mutex::new(SplitMix64::new(seed));
+        let seen = tally.clone();
+        let shape = shape.clone();
+        upstream.set_handler(move |rec: &Recorded| {
+            let Some(n) = call_number(rec) else {
+                seen.strays.fetch_add(1, Ordering::Relaxed);
+                return Reply::status(400);
+            };
+            *seen.attempts.lock().unwrap().entry(n).or_default() += 1;
+            let fault = shape.mix.pick(&mut rng.lock().unwrap());
+            if let Some(f) = fault {
+                *seen.faults.lock().unwrap().entry(f).or_default() += 1;
+            }
+            reply::<W>(rec, n, fault, &shape)
+        });
+        (upstream, tally)
+    }
+
+    /// The three upstreams, in [`ROUTES`] order.
+    pub async fn start_upstreams(shape: &Shape) -> Vec<(Upstream, Arc<Tally>)> {
+        vec![
+            start_upstream::<OpenAiWire>(shape, shape.seed.wrapping_add(1)).await,
+            start_upstream::<AnthropicWire>(shape, shape.seed.wrapping_add(2)).await,
+            start_upstream::<GeminiWire>(shape, shape.seed.wrapping_add(3)).await,
+        ]
+    }
+
+    /// The HTTP options of the load's providers.
+    pub fn http_options(shape: &Shape) -> HttpOptions {
+        HttpOptions::new()
+            .connect_timeout(Duration::from_secs(2))
+            .request_timeout(Duration::from_secs(10))
+            .stream_idle_timeout(shape.idle_timeout)
+    }
+
+    fn provider<W: Hostile>(url: &str, shape: &Shape) -> Arc<dyn Provider> {
+        let key: Arc<dyn KeySource> = Arc::new(StaticKey::new(
+            ApiKey::new(W::KEY.to_owned()).unwrap().with_label("load"),
+        ));
+        W::build(url, Some(key), http_options(shape)).unwrap()
+    }
+
+    /// A router over the upstreams at `urls` (in [`ROUTES`] order), all three routes serving
+    /// alias `default`, with settings that keep a fault load fast: a 1-10 ms backoff, a
+    /// cooldown of 25 ms after 5 consecutive failures.
+    pub fn router(urls: &[String], shape: &Shape) -> Router {
+        let mut builder = Router::builder()
+            .seed(shape.seed)
+            .max_attempts_per_route(shape.max_attempts)
+            .backoff(Duration::from_millis(1), Duration::from_millis(10))
+            .retry_after_cap(Duration::from_secs(1))
+            .failure_threshold(5)
+            .cooldown(Duration::from_millis(25))
+            .deadline(Duration::from_secs(30));
+        for (name, url) in ROUTES.iter().zip(urls) {
+            let (provider, model) = match *name {
+                "openai" => (provider::<OpenAiWire>(url, shape), OpenAiWire::MODEL),
+                "anthropic" => (provider::<AnthropicWire>(url, shape), AnthropicWire::MODEL),
+                _ => (provider::<GeminiWire>(url, shape), GeminiWire::MODEL),
+            };
+            builder = builder.route(
+                Route::shared(*name, provider, model)
+                    .alias("default")
+                    .timeout(shape.route_timeout),
+            );
+        }
+        builder.build().unwrap()
+    }
+
+    /// How one call ended.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Ended {
+        /// With this text.
+        Answer(String),
+        /// With an error of this kind, after content had reached the caller or not.
+        Failed(ErrorKind, bool),
+    }
+
+    /// Makes `shape.requests` calls through `router`, `shape.concurrency` at a time, odd ones
+    /// streaming; calls `progress(done)` after each. Returns every call's end, in the order
+    /// they ended.
+    pub async fn drive(
+        router: &Router,
+        shape: &Shape,
+        mut progress: impl FnMut(usize),
+    ) -> Vec<(usize, Ended)> {
+        let mut set = tokio::task::JoinSet::new();
+        let mut next = 0;
+        let mut ended = Vec::with_capacity(shape.requests);
+        loop {
+            while set.len() < shape.concurrency && next < shape.requests {
+                let n = next;
+                next += 1;
+                let router = router.clone();
+                set.spawn(async move { (n, call(&router, n).await) });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            ended.push(joined.expect("a call panicked"));
+            progress(ended.len());
+        }
+        ended
+    }
+
+    async fn call(router: &Router, n: usize) -> Ended {
+        let request = ChatRequest::builder("default")
+            .user(format!("call#{n}#"))
+            .max_tokens(64)
+            .build()
+            .unwrap();
+        if n % 2 == 0 {
+            return match router.chat(&request).await {
+                Ok(answer) => Ended::Answer(answer.text()),
+                Err(e) => Ended::Failed(e.kind(), false),
+            };
+        }
+        let mut stream = match router.chat_stream(&request).await {
+            Ok(stream) => stream,
+            Err(e) => return Ended::Failed(e.kind(), false),
+        };
+        let mut text = String::new();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(StreamEvent::TextDelta(t)) => text.push_str(&t),
+                Ok(_) => {}
+                Err(e) => return Ended::Failed(e.kind(), !text.is_empty()),
+            }
+        }
+        Ended::Answer(text)
+    }
+
+    /// VmHWM and VmRSS of this process in KiB, from /proc/self/status (zeros elsewhere).
+    pub fn memory_kib() -> (u64, u64) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+}
