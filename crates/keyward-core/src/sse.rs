@@ -63,12 +63,20 @@ impl SseDecoder {
                 bytes = rest;
             }
         }
-        while let Some(pos) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
-            self.push_line_bytes(&bytes[..pos])?;
-            let line = std::mem::take(&mut self.line);
-            self.process_line(&line, out)?;
-            self.line = line;
-            self.line.clear();
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', bytes) {
+            if self.line.is_empty() {
+                // The whole line is in this chunk (the common case): no copy.
+                if pos > self.max {
+                    return Err(too_large("SSE line", self.max));
+                }
+                self.process_line(&bytes[..pos], out)?;
+            } else {
+                self.push_line_bytes(&bytes[..pos])?;
+                let line = std::mem::take(&mut self.line);
+                self.process_line(&line, out)?;
+                self.line = line;
+                self.line.clear();
+            }
             let was_cr = bytes[pos] == b'\r';
             bytes = &bytes[pos + 1..];
             if was_cr {

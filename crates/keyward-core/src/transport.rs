@@ -9,9 +9,10 @@
 //! - Response bodies, SSE lines and SSE events are capped while they are read.
 //! - Base URLs may not carry credentials, a query or a fragment, so no secret rides in a URL.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -242,7 +243,12 @@ pub struct Transport {
     base: Arc<str>,
     provider: Arc<str>,
     options: Arc<HttpOptions>,
+    // Parsing a URL costs more than the rest of building a request; paths repeat.
+    urls: Arc<RwLock<HashMap<Box<str>, Url>>>,
 }
+
+// Paths that embed a model name vary; a few dozen cover any real deployment.
+const URL_CACHE_ENTRIES: usize = 64;
 
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -495,7 +501,24 @@ impl Transport {
             base: base.into(),
             provider: provider.into(),
             options: Arc::new(options),
+            urls: Arc::default(),
         })
+    }
+
+    /// The URL of `path` under the base URL, parsed once per distinct path.
+    fn url(&self, path: &str) -> Result<Url> {
+        if let Some(url) = self.urls.read().ok().and_then(|c| c.get(path).cloned()) {
+            return Ok(url);
+        }
+        let url = Url::parse(&format!("{}/{}", self.base, path.trim_start_matches('/'))).map_err(
+            |_| Error::config("request URL is not valid").with_provider(&*self.provider),
+        )?;
+        if let Ok(mut cache) = self.urls.write() {
+            if cache.len() < URL_CACHE_ENTRIES {
+                cache.insert(path.into(), url.clone());
+            }
+        }
+        Ok(url)
     }
 
     /// The provider name errors carry.
@@ -520,7 +543,7 @@ impl Transport {
     /// `Connect`, `Timeout`, or [`ErrorKind::Redirected`] naming the status (never the
     /// `Location`).
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
-        let url = format!("{}/{}", self.base, request.path.trim_start_matches('/'));
+        let url = self.url(&request.path)?;
         let timeout = match request.deadline {
             Some(d) => d.min(self.options.request_timeout),
             None => self.options.request_timeout,

@@ -176,22 +176,32 @@ pub(crate) fn split_content(m: &WireMessage) -> (String, String) {
     match &m.content {
         Some(Content::Text(t)) => text.push_str(t),
         Some(Content::Chunks(chunks)) => {
-            for chunk in chunks {
-                match chunk.kind.as_deref() {
-                    Some("thinking") => {
-                        for inner in chunk.thinking.iter().flatten() {
-                            reasoning.push_str(inner.text.as_deref().unwrap_or(""));
-                        }
-                    }
-                    Some("text") | None => text.push_str(chunk.text.as_deref().unwrap_or("")),
-                    Some(_) => {}
-                }
-            }
+            let (r, t) = split_chunks(chunks);
+            reasoning.push_str(&r);
+            text.push_str(&t);
         }
         Some(Content::Other(_)) | None => {}
     }
     if let Some(refusal) = m.refusal.as_deref() {
         text.push_str(refusal);
+    }
+    (reasoning, text)
+}
+
+/// The reasoning and answer text of Mistral's typed content chunks.
+pub(crate) fn split_chunks(chunks: &[ContentChunk]) -> (String, String) {
+    let mut reasoning = String::new();
+    let mut text = String::new();
+    for chunk in chunks {
+        match chunk.kind.as_deref() {
+            Some("thinking") => {
+                for inner in chunk.thinking.iter().flatten() {
+                    reasoning.push_str(inner.text.as_deref().unwrap_or(""));
+                }
+            }
+            Some("text") | None => text.push_str(chunk.text.as_deref().unwrap_or("")),
+            Some(_) => {}
+        }
     }
     (reasoning, text)
 }

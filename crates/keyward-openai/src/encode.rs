@@ -1,6 +1,9 @@
 //! `ChatRequest` -> Chat Completions request body (pure).
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use keyward_core::{
     ChatRequest, ContentPart, EmbedRequest, Error, ErrorKind, ImageSource, ReasoningPart,
@@ -54,55 +57,175 @@ fn system_role(options: &EncodeOptions, model: &str) -> &'static str {
     }
 }
 
-fn image_url(source: &ImageSource) -> Result<String> {
+fn image_url(source: &ImageSource) -> Result<Cow<'_, str>> {
     match source {
-        ImageSource::Url(url) => Ok(url.clone()),
-        ImageSource::Base64 { media_type, data } => Ok(format!("data:{media_type};base64,{data}")),
+        ImageSource::Url(url) => Ok(Cow::Borrowed(url)),
+        ImageSource::Base64 { media_type, data } => {
+            Ok(Cow::Owned(format!("data:{media_type};base64,{data}")))
+        }
         _ => Err(Error::unsupported(
             "this image source is not supported by Chat Completions",
         )),
     }
 }
 
+// The wire structs borrow from the request and serialize straight into the body buffer (no
+// intermediate `Value` tree). Fields are in alphabetical order, as a `Value` map would write
+// them, so the bytes match what an equivalent `serde_json::Map` produces.
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    messages: Vec<WireMessage<'a>>,
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<Value>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<WireContent<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<Cow<'a, str>>,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireCall<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireContent<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<WirePart<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WirePart<'a> {
+    ImageUrl { image_url: WireImage<'a> },
+    Text { text: &'a str },
+}
+
+#[derive(Serialize)]
+struct WireImage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    url: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct WireCall<'a> {
+    function: WireFunction<'a>,
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    arguments: String,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    function: WireToolFunction<'a>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct WireToolFunction<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    name: &'a str,
+    parameters: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+}
+
+fn joined<'a>(texts: &[&'a str]) -> Cow<'a, str> {
+    match texts {
+        [] => Cow::Borrowed(""),
+        [one] => Cow::Borrowed(one),
+        many => Cow::Owned(many.concat()),
+    }
+}
+
 /// Encodes the messages. Tool results become `tool` messages wherever they appear; reasoning
 /// from other providers is dropped.
-fn messages(request: &ChatRequest, options: &EncodeOptions) -> Result<Vec<Value>> {
+fn messages<'a>(request: &'a ChatRequest, options: &EncodeOptions) -> Result<Vec<WireMessage<'a>>> {
     let mut out = Vec::with_capacity(request.messages.len());
     for message in &request.messages {
-        let mut text = String::new();
-        let mut parts: Vec<Value> = Vec::new();
+        let mut texts: Vec<&str> = Vec::new();
+        let mut parts: Vec<WirePart<'_>> = Vec::new();
         let mut has_image = false;
-        let mut tool_calls: Vec<Value> = Vec::new();
-        let mut reasoning = String::new();
-        let mut results: Vec<Value> = Vec::new();
+        let mut tool_calls: Vec<WireCall<'_>> = Vec::new();
+        let mut reasoning: Vec<&str> = Vec::new();
+        let mut results: Vec<WireMessage<'_>> = Vec::new();
         for part in &message.content {
             match part {
                 ContentPart::Text(t) => {
-                    text.push_str(t);
-                    parts.push(json!({"type": "text", "text": t}));
+                    texts.push(t);
+                    parts.push(WirePart::Text { text: t });
                 }
                 ContentPart::Image(image) => {
                     has_image = true;
-                    let mut url = json!({"url": image_url(&image.source)?});
-                    if let Some(detail) = &image.detail {
-                        url["detail"] = json!(detail);
-                    }
-                    parts.push(json!({"type": "image_url", "image_url": url}));
+                    parts.push(WirePart::ImageUrl {
+                        image_url: WireImage {
+                            detail: image.detail.as_deref(),
+                            url: image_url(&image.source)?,
+                        },
+                    });
                 }
-                ContentPart::ToolCall(call) => tool_calls.push(json!({
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments.to_string()},
-                })),
-                ContentPart::ToolResult(result) => results.push(json!({
-                    "role": "tool",
-                    "tool_call_id": result.tool_call_id,
-                    "content": result.content,
-                })),
+                ContentPart::ToolCall(call) => tool_calls.push(WireCall {
+                    function: WireFunction {
+                        arguments: call.arguments.to_string(),
+                        name: &call.name,
+                    },
+                    id: &call.id,
+                    kind: "function",
+                }),
+                ContentPart::ToolResult(result) => results.push(WireMessage {
+                    content: Some(WireContent::Text(Cow::Borrowed(&result.content))),
+                    reasoning_content: None,
+                    role: "tool",
+                    tool_call_id: Some(&result.tool_call_id),
+                    tool_calls: Vec::new(),
+                }),
                 ContentPart::Reasoning(ReasoningPart::Thinking { text, origin, .. })
                     if origin == "openai" =>
                 {
-                    reasoning.push_str(text)
+                    reasoning.push(text)
                 }
                 ContentPart::Reasoning(_) => {}
                 _ => {
@@ -112,35 +235,42 @@ fn messages(request: &ChatRequest, options: &EncodeOptions) -> Result<Vec<Value>
                 }
             }
         }
+        let plain = |role| WireMessage {
+            content: Some(WireContent::Text(joined(&texts))),
+            reasoning_content: None,
+            role,
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+        };
         match message.role {
-            Role::System => {
-                out.push(json!({"role": system_role(options, &request.model), "content": text}));
-            }
+            Role::System => out.push(plain(system_role(options, &request.model))),
             Role::User => {
                 if has_image {
-                    out.push(json!({"role": "user", "content": parts}));
-                } else if !text.is_empty() || results.is_empty() {
-                    out.push(json!({"role": "user", "content": text}));
+                    out.push(WireMessage {
+                        content: Some(WireContent::Parts(parts)),
+                        reasoning_content: None,
+                        role: "user",
+                        tool_call_id: None,
+                        tool_calls: Vec::new(),
+                    });
+                } else if !texts.is_empty() || results.is_empty() {
+                    out.push(plain("user"));
                 }
             }
             Role::Assistant => {
-                let mut m = Map::new();
-                m.insert("role".into(), json!("assistant"));
                 // An assistant turn with only tool calls sends "" (accepted everywhere; some
                 // compatible servers reject null).
-                m.insert("content".into(), json!(text));
-                if !tool_calls.is_empty() {
-                    m.insert("tool_calls".into(), Value::Array(tool_calls));
-                }
+                let mut m = plain("assistant");
+                m.tool_calls = tool_calls;
                 if options.send_reasoning_content && !reasoning.is_empty() {
-                    m.insert("reasoning_content".into(), json!(reasoning));
+                    m.reasoning_content = Some(joined(&reasoning));
                 }
-                out.push(Value::Object(m));
+                out.push(m);
             }
             Role::Tool => {
-                if results.is_empty() && !text.is_empty() {
+                if results.is_empty() && !texts.is_empty() {
                     // A tool message without a typed result cannot be paired with a call.
-                    out.push(json!({"role": "user", "content": text}));
+                    out.push(plain("user"));
                 }
             }
             _ => {
@@ -164,100 +294,88 @@ pub(crate) fn chat_body(
     options: &EncodeOptions,
     stream: bool,
 ) -> Result<Vec<u8>> {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(request.model));
-    body.insert("messages".into(), Value::Array(messages(request, options)?));
-    if !request.tools.is_empty() {
-        let mut tools = Vec::with_capacity(request.tools.len());
-        for tool in &request.tools {
-            if !tool.parameters.is_object() {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    format!(
-                        "tool {}: parameters must be a JSON Schema object",
-                        tool.name
-                    ),
-                ));
-            }
-            let mut function = json!({"name": tool.name, "parameters": tool.parameters});
-            if let Some(d) = &tool.description {
-                function["description"] = json!(d);
-            }
-            if let Some(strict) = tool.strict {
-                function["strict"] = json!(strict);
-            }
-            tools.push(json!({"type": "function", "function": function}));
+    let mut tools = Vec::with_capacity(request.tools.len());
+    for tool in &request.tools {
+        if !tool.parameters.is_object() {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "tool {}: parameters must be a JSON Schema object",
+                    tool.name
+                ),
+            ));
         }
-        body.insert("tools".into(), Value::Array(tools));
+        tools.push(WireTool {
+            function: WireToolFunction {
+                description: tool.description.as_deref(),
+                name: &tool.name,
+                parameters: &tool.parameters,
+                strict: tool.strict,
+            },
+            kind: "function",
+        });
     }
-    if let Some(choice) = &request.tool_choice {
-        let value = match choice {
-            ToolChoice::Auto => json!("auto"),
-            ToolChoice::None => json!("none"),
-            ToolChoice::Required => json!("required"),
-            ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
-            _ => json!("auto"),
-        };
-        body.insert("tool_choice".into(), value);
-    }
-    if let Some(parallel) = request.parallel_tool_calls {
-        if !request.tools.is_empty() {
-            body.insert("parallel_tool_calls".into(), json!(parallel));
-        }
-    }
-    match &request.response_format {
-        None | Some(ResponseFormat::Text) => {}
-        Some(ResponseFormat::JsonObject) => {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
-        }
+    let tool_choice = request.tool_choice.as_ref().map(|choice| match choice {
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+        _ => json!("auto"),
+    });
+    let response_format = match &request.response_format {
+        None | Some(ResponseFormat::Text) => None,
+        Some(ResponseFormat::JsonObject) => Some(json!({"type": "json_object"})),
         Some(ResponseFormat::JsonSchema {
             name,
             schema,
             strict,
-        }) => {
-            body.insert(
-                "response_format".into(),
-                json!({"type": "json_schema",
-                       "json_schema": {"name": name, "schema": schema, "strict": strict}}),
-            );
-        }
+        }) => Some(json!({"type": "json_schema",
+                          "json_schema": {"name": name, "schema": schema, "strict": strict}})),
         Some(_) => {
             return Err(Error::unsupported(
                 "response format not supported by OpenAI",
             ));
         }
+    };
+    let (max_completion_tokens, max_tokens) = match options.max_tokens_field {
+        MaxTokensField::MaxCompletionTokens => (request.max_tokens, None),
+        MaxTokensField::MaxTokens => (None, request.max_tokens),
+    };
+    let body = Body {
+        max_completion_tokens,
+        max_tokens,
+        messages: messages(request, options)?,
+        model: &request.model,
+        parallel_tool_calls: request
+            .parallel_tool_calls
+            .filter(|_| !request.tools.is_empty()),
+        // Only an effort level maps here; a bare token budget has no Chat Completions field.
+        reasoning_effort: request.reasoning.and_then(|r| r.effort).map(|e| e.as_str()),
+        response_format,
+        stop: &request.stop,
+        stream: stream.then_some(true),
+        stream_options: (stream && options.include_usage).then_some(StreamOptions {
+            include_usage: true,
+        }),
+        temperature: request.temperature,
+        tool_choice,
+        tools,
+        top_p: request.top_p,
+    };
+    let encode_error = |_| Error::new(ErrorKind::InvalidRequest, "request could not be encoded");
+    if request.extra.is_empty() {
+        return serde_json::to_vec(&body).map_err(encode_error);
     }
-    if let Some(max) = request.max_tokens {
-        let field = match options.max_tokens_field {
-            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-            MaxTokensField::MaxTokens => "max_tokens",
-        };
-        body.insert(field.into(), json!(max));
-    }
-    if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = request.top_p {
-        body.insert("top_p".into(), json!(p));
-    }
-    if !request.stop.is_empty() {
-        body.insert("stop".into(), json!(request.stop));
-    }
-    // Only an effort level maps here; a bare token budget has no Chat Completions field.
-    if let Some(effort) = request.reasoning.and_then(|r| r.effort) {
-        body.insert("reasoning_effort".into(), json!(effort.as_str()));
-    }
-    if stream {
-        body.insert("stream".into(), json!(true));
-        if options.include_usage {
-            body.insert("stream_options".into(), json!({"include_usage": true}));
-        }
-    }
+    // Raw fields override what keyward wrote, so merge them into a map first (rare path).
+    let Value::Object(mut map) = serde_json::to_value(&body).map_err(encode_error)? else {
+        return Err(Error::new(
+            ErrorKind::InvalidRequest,
+            "request could not be encoded",
+        ));
+    };
     for (k, v) in &request.extra {
-        body.insert(k.clone(), v.clone());
+        map.insert(k.clone(), v.clone());
     }
-    serde_json::to_vec(&Value::Object(body))
-        .map_err(|_| Error::new(ErrorKind::InvalidRequest, "request could not be encoded"))
+    serde_json::to_vec(&Value::Object(map)).map_err(encode_error)
 }
 
 /// The embeddings body for `request`.

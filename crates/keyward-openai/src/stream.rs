@@ -6,7 +6,82 @@ use std::sync::Arc;
 use keyward_core::sse::SseEvent;
 use keyward_core::{ApiKey, Error, FinishReason, Result, StreamDecoder, StreamEvent};
 
-use crate::decode::{self, Completion};
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::decode::{self, ContentChunk, ErrorField, WireUsage};
+
+// Stream chunks borrow their strings from the SSE event: most of a chunk is skipped, and a
+// text delta is copied once, into its StreamEvent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Chunk<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    choices: Option<Vec<ChunkChoice<'a>>>,
+    usage: Option<WireUsage>,
+    error: Option<ErrorField>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ChunkChoice<'a> {
+    index: Option<u32>,
+    #[serde(borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<DeltaContent<'a>>,
+    #[serde(borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tool_calls: Option<Vec<ChunkCall<'a>>>,
+    #[serde(borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reasoning: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum DeltaContent<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Chunks(Vec<ContentChunk>),
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ChunkCall<'a> {
+    index: Option<usize>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    function: Option<ChunkFunction<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ChunkFunction<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+fn nonempty(s: &Option<Cow<'_, str>>) -> Option<String> {
+    s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
+}
 
 /// Decodes one Chat Completions stream.
 #[derive(Debug)]
@@ -38,7 +113,7 @@ impl OpenAiStreamDecoder {
         }
     }
 
-    fn chunk(&mut self, chunk: Completion, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+    fn chunk(&mut self, chunk: Chunk<'_>, out: &mut VecDeque<StreamEvent>) -> Result<()> {
         if let Some(err) = &chunk.error {
             return Err(decode::error_in_body(
                 err,
@@ -47,54 +122,21 @@ impl OpenAiStreamDecoder {
                 self.key.as_deref(),
             ));
         }
-        let id = chunk.id.filter(|s| !s.is_empty());
-        let model = chunk.model.filter(|s| !s.is_empty());
         // Azure's first chunk has an empty id and model and only filter results.
-        if !self.started && (id.is_some() || model.is_some()) {
-            self.started = true;
-            out.push_back(StreamEvent::Started { id, model });
+        if !self.started {
+            let id = nonempty(&chunk.id);
+            let model = nonempty(&chunk.model);
+            if id.is_some() || model.is_some() {
+                self.started = true;
+                out.push_back(StreamEvent::Started { id, model });
+            }
         }
         for choice in chunk.choices.into_iter().flatten() {
             if choice.index.unwrap_or(0) != 0 {
                 continue;
             }
-            if let Some(delta) = &choice.delta {
-                let (reasoning, text) = decode::split_content(delta);
-                if !reasoning.is_empty() {
-                    out.push_back(StreamEvent::ReasoningDelta(reasoning));
-                }
-                if delta.refusal.as_deref().is_some_and(|r| !r.is_empty()) {
-                    self.refused = true;
-                }
-                if !text.is_empty() {
-                    out.push_back(StreamEvent::TextDelta(text));
-                }
-                for (pos, call) in delta.tool_calls.iter().flatten().enumerate() {
-                    let wire = call.index.unwrap_or(pos);
-                    let function = call.function.as_ref();
-                    let index = match self.calls.iter().position(|w| *w == wire) {
-                        Some(i) => i,
-                        None => {
-                            self.calls.push(wire);
-                            let index = self.calls.len() - 1;
-                            out.push_back(StreamEvent::ToolCallStart {
-                                index,
-                                id: call.id.clone().unwrap_or_default(),
-                                name: function.and_then(|f| f.name.clone()).unwrap_or_default(),
-                                signature: None,
-                            });
-                            index
-                        }
-                    };
-                    if let Some(args) = function.and_then(|f| f.arguments.as_deref()) {
-                        if !args.is_empty() {
-                            out.push_back(StreamEvent::ToolCallDelta {
-                                index,
-                                arguments: args.to_owned(),
-                            });
-                        }
-                    }
-                }
+            if let Some(delta) = choice.delta {
+                self.delta(delta, out);
             }
             if let Some(raw) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 // OpenRouter repeats the finish reason on its usage chunk: keep the first.
@@ -103,7 +145,7 @@ impl OpenAiStreamDecoder {
                     let reason = decode::finish(Some(&raw), !self.calls.is_empty(), self.refused);
                     out.push_back(StreamEvent::Finish {
                         reason,
-                        raw: Some(raw),
+                        raw: Some(raw.into_owned()),
                     });
                 }
             }
@@ -112,6 +154,57 @@ impl OpenAiStreamDecoder {
             out.push_back(StreamEvent::Usage(usage.unified()));
         }
         Ok(())
+    }
+
+    fn delta(&mut self, delta: Delta<'_>, out: &mut VecDeque<StreamEvent>) {
+        if let Some(r) = delta.reasoning_content.or(delta.reasoning) {
+            if !r.is_empty() {
+                out.push_back(StreamEvent::ReasoningDelta(r.into_owned()));
+            }
+        }
+        match delta.content {
+            Some(DeltaContent::Text(t)) if !t.is_empty() => {
+                out.push_back(StreamEvent::TextDelta(t.into_owned()));
+            }
+            Some(DeltaContent::Chunks(chunks)) => {
+                let (reasoning, text) = decode::split_chunks(&chunks);
+                if !reasoning.is_empty() {
+                    out.push_back(StreamEvent::ReasoningDelta(reasoning));
+                }
+                if !text.is_empty() {
+                    out.push_back(StreamEvent::TextDelta(text));
+                }
+            }
+            _ => {}
+        }
+        if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
+            self.refused = true;
+            out.push_back(StreamEvent::TextDelta(refusal.into_owned()));
+        }
+        for (pos, call) in delta.tool_calls.into_iter().flatten().enumerate() {
+            let wire = call.index.unwrap_or(pos);
+            let function = call.function.unwrap_or_default();
+            let index = match self.calls.iter().position(|w| *w == wire) {
+                Some(i) => i,
+                None => {
+                    self.calls.push(wire);
+                    let index = self.calls.len() - 1;
+                    out.push_back(StreamEvent::ToolCallStart {
+                        index,
+                        id: call.id.map(Cow::into_owned).unwrap_or_default(),
+                        name: function.name.map(Cow::into_owned).unwrap_or_default(),
+                        signature: None,
+                    });
+                    index
+                }
+            };
+            if let Some(args) = function.arguments.filter(|a| !a.is_empty()) {
+                out.push_back(StreamEvent::ToolCallDelta {
+                    index,
+                    arguments: args.into_owned(),
+                });
+            }
+        }
     }
 }
 
@@ -138,7 +231,8 @@ impl StreamDecoder for OpenAiStreamDecoder {
         if data.is_empty() {
             return Ok(false);
         }
-        let chunk: Completion = decode::parse_json(data.as_bytes())
+        let chunk: Chunk<'_> = serde_json::from_str(data)
+            .ok()
             .ok_or_else(|| Error::protocol("stream chunk is not a Chat Completions JSON object"))?;
         self.chunk(chunk, out)?;
         Ok(false)

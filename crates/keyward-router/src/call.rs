@@ -23,10 +23,23 @@ use crate::store::{
 /// What every attempt of a call shares (also needed when an attempt is dropped).
 #[derive(Debug)]
 pub(crate) struct CallInfo {
-    pub(crate) id: String,
+    pub(crate) id: CallId,
     pub(crate) alias: String,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) stream: bool,
+}
+
+/// A call's id, formatted (`kw-<nonce>-<n>`) only when an event or a log needs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallId {
+    nonce: u32,
+    number: u64,
+}
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kw-{:08x}-{:x}", self.nonce, self.number)
+    }
 }
 
 /// A budget reservation, released on drop unless settled.
@@ -140,7 +153,7 @@ impl Attempt {
     fn event(&self, outcome: Outcome) -> AttemptEvent {
         let rs = self.route_state();
         AttemptEvent {
-            request_id: self.info.id.clone(),
+            request_id: self.info.id.to_string(),
             alias: self.info.alias.clone(),
             route: rs.route.name.clone(),
             provider: rs.route.provider.name().to_owned(),
@@ -202,7 +215,7 @@ impl Attempt {
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished && self.inner.observed() {
             let event = self.event(Outcome::Cancelled);
             self.inner.emit(RouterEvent::Attempt(Box::new(event)));
         }
@@ -308,14 +321,17 @@ impl Call {
     ) -> Result<Call, Error> {
         let number = inner.calls.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(CallInfo {
-            id: format!("kw-{:08x}-{number:x}", inner.nonce),
+            id: CallId {
+                nonce: inner.nonce,
+                number,
+            },
             alias: request.model.clone(),
             tags: request.tags.clone(),
             stream,
         });
         let refuse = |reason: RefusalReason, kind: ErrorKind, budget: Option<String>| {
             inner.emit(RouterEvent::Refused {
-                request_id: info.id.clone(),
+                request_id: info.id.to_string(),
                 alias: info.alias.clone(),
                 tags: info.tags.clone(),
                 reason,
@@ -495,7 +511,7 @@ impl Call {
             Ok(ticket) => ticket,
             Err(budget) => {
                 inner.emit(RouterEvent::Refused {
-                    request_id: self.info.id.clone(),
+                    request_id: self.info.id.to_string(),
                     alias: self.info.alias.clone(),
                     tags: self.info.tags.clone(),
                     reason: RefusalReason::Budget,
@@ -606,7 +622,7 @@ impl Call {
                     (RefusalReason::AnomalyLock, "unlocked")
                 };
                 self.inner.emit(RouterEvent::Refused {
-                    request_id: self.info.id.clone(),
+                    request_id: self.info.id.to_string(),
                     alias: self.info.alias.clone(),
                     tags: self.info.tags.clone(),
                     reason,
@@ -699,7 +715,10 @@ impl Call {
                 *t = Some(Instant::now() + wait);
             }
         }
-        let template = attempt.error_event(Outcome::Error, &error, None);
+        let template = self
+            .inner
+            .observed()
+            .then(|| attempt.error_event(Outcome::Error, &error, None));
         // The failed attempt's slot goes now: a call waiting to retry is not in flight.
         attempt.finished = true;
         drop(attempt);
@@ -716,10 +735,12 @@ impl Call {
         self.errors.push(error);
         let inner = self.inner.clone();
         let report = |outcome: Outcome, retry_in: Option<Duration>| {
-            let mut event = template.clone();
-            event.outcome = outcome;
-            event.retry_in = retry_in;
-            inner.emit(RouterEvent::Attempt(Box::new(event)));
+            if let Some(template) = &template {
+                let mut event = template.clone();
+                event.outcome = outcome;
+                event.retry_in = retry_in;
+                inner.emit(RouterEvent::Attempt(Box::new(event)));
+            }
         };
         let mut reported = false;
         let mut same_available = true;
@@ -865,6 +886,10 @@ impl Call {
             ticket.settle(1, tokens, cost).await;
         }
         self.settle_call().await;
+        attempt.finished = true;
+        if !inner.observed() {
+            return;
+        }
         let mut event = attempt.event(Outcome::Ok);
         event.usage = success.usage;
         event.cost_usd = match (rs.route.price, success.usage) {
@@ -876,7 +901,6 @@ impl Call {
         event.finish_reason = success.finish_reason;
         event.provider_request_id = success.provider_request_id;
         event.time_to_first_token = success.time_to_first_token;
-        attempt.finished = true;
         inner.emit(RouterEvent::Attempt(Box::new(event)));
     }
 

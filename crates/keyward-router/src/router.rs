@@ -130,6 +130,13 @@ impl Inner {
         &self.routes[index]
     }
 
+    /// Whether anyone listens: a sink, or a `tracing` subscriber interested in the router's
+    /// target. Events are only built when someone does (building one copies a dozen strings).
+    pub(crate) fn observed(&self) -> bool {
+        !self.sinks.is_empty()
+            || tracing::enabled!(target: "keyward::router", tracing::Level::ERROR)
+    }
+
     pub(crate) fn emit(&self, event: RouterEvent) {
         for sink in &self.sinks {
             sink.emit(&event);
