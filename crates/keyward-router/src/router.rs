@@ -329,13 +329,25 @@ impl Router {
             let answer = tokio::time::timeout(attempt.timeout, provider.chat(&call.request)).await;
             let error = match answer {
                 Ok(Ok(response)) => {
-                    let success = Success {
-                        usage: response.usage,
-                        response_model: Some(response.model.clone()),
-                        response_id: response.id.clone(),
-                        finish_reason: Some(response.finish_reason.as_str().to_owned()),
-                        provider_request_id: response.request_id.clone(),
-                        time_to_first_token: None,
+                    // What only the event shows is copied only when someone listens.
+                    let success = if self.inner.observed() {
+                        Success {
+                            usage: response.usage,
+                            response_model: Some(response.model.clone()),
+                            response_id: response.id.clone(),
+                            finish_reason: Some(response.finish_reason.as_str().to_owned()),
+                            provider_request_id: response.request_id.clone(),
+                            time_to_first_token: None,
+                        }
+                    } else {
+                        Success {
+                            usage: response.usage,
+                            response_model: None,
+                            response_id: None,
+                            finish_reason: None,
+                            provider_request_id: None,
+                            time_to_first_token: None,
+                        }
                     };
                     call.succeeded(attempt, success).await;
                     return Ok(response);
