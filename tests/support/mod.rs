@@ -2301,6 +2301,10 @@ pub mod load {
         pub slow: Duration,
         /// The Retry-After of a [`HttpFault::RateLimited`] answer, in seconds.
         pub retry_after: String,
+        /// Consecutive failures that put a route in cooldown.
+        pub failure_threshold: u32,
+        /// How long a route cools down after them.
+        pub cooldown: Duration,
     }
 
     impl Default for Shape {
@@ -2315,6 +2319,8 @@ pub mod load {
                 idle_timeout: Duration::from_millis(150),
                 slow: Duration::from_secs(2),
                 retry_after: "0.005".into(),
+                failure_threshold: 5,
+                cooldown: Duration::from_millis(25),
             }
         }
     }
@@ -2327,6 +2333,8 @@ pub mod load {
     pub struct Tally {
         /// Attempts per call number.
         pub attempts: Mutex<HashMap<usize, u32>>,
+        /// What each call's attempts were played, in order (`None`: answered).
+        pub played: Mutex<HashMap<usize, Vec<Option<HttpFault>>>>,
         /// Faults played, by kind.
         pub faults: Mutex<HashMap<HttpFault, usize>>,
         /// Requests that named no call.
@@ -2431,6 +2439,12 @@ pub mod load {
             if let Some(f) = fault {
                 *seen.faults.lock().unwrap().entry(f).or_default() += 1;
             }
+            seen.played
+                .lock()
+                .unwrap()
+                .entry(n)
+                .or_default()
+                .push(fault);
             reply::<W>(rec, n, fault, &shape)
         });
         (upstream, tally)
@@ -2469,8 +2483,8 @@ pub mod load {
             .max_attempts_per_route(shape.max_attempts)
             .backoff(Duration::from_millis(1), Duration::from_millis(10))
             .retry_after_cap(Duration::from_secs(1))
-            .failure_threshold(5)
-            .cooldown(Duration::from_millis(25))
+            .failure_threshold(shape.failure_threshold)
+            .cooldown(shape.cooldown)
             .deadline(Duration::from_secs(30));
         for (name, url) in ROUTES.iter().zip(urls) {
             let (provider, model) = match *name {
@@ -2497,16 +2511,11 @@ pub mod load {
     }
 
     /// Makes `shape.requests` calls through `router`, `shape.concurrency` at a time, odd ones
-    /// streaming; calls `progress(done)` after each. Returns every call's end, in the order
-    /// they ended.
-    pub async fn drive(
-        router: &Router,
-        shape: &Shape,
-        mut progress: impl FnMut(usize),
-    ) -> Vec<(usize, Ended)> {
+    /// streaming, and hands each call's end to `on_end` as it happens (so the driver itself
+    /// keeps nothing per call).
+    pub async fn drive(router: &Router, shape: &Shape, mut on_end: impl FnMut(usize, Ended)) {
         let mut set = tokio::task::JoinSet::new();
         let mut next = 0;
-        let mut ended = Vec::with_capacity(shape.requests);
         loop {
             while set.len() < shape.concurrency && next < shape.requests {
                 let n = next;
@@ -2517,10 +2526,9 @@ pub mod load {
             let Some(joined) = set.join_next().await else {
                 break;
             };
-            ended.push(joined.expect("a call panicked"));
-            progress(ended.len());
+            let (n, ended) = joined.expect("a call panicked");
+            on_end(n, ended);
         }
-        ended
     }
 
     async fn call(router: &Router, n: usize) -> Ended {

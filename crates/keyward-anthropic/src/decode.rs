@@ -214,6 +214,14 @@ pub(crate) fn response(
             .with_status(200)
             .with_request_id(request_id));
     }
+    // Every field defaults, so `{}` would parse: an answer must say it is a message.
+    if parsed.kind.as_deref() != Some("message") && parsed.content.is_empty() {
+        return Err(
+            Error::protocol("the response body is not an Anthropic message")
+                .with_provider(provider)
+                .with_request_id(request_id),
+        );
+    }
     let model = parsed
         .model
         .filter(|m| !m.is_empty())
@@ -427,7 +435,7 @@ mod tests {
 
     #[test]
     fn model_falls_back_to_the_requested_one() {
-        let r = decode(r#"{"content":null,"model":"","stop_reason":null}"#);
+        let r = decode(r#"{"type":"message","content":null,"model":"","stop_reason":null}"#);
         assert_eq!(r.model, "asked");
         assert_eq!(r.finish_reason, FinishReason::Stop);
         assert_eq!(r.raw_finish_reason, None);

@@ -290,19 +290,12 @@ impl Anthropic {
         }
         let status = response.status();
         let headers = response.headers().clone();
-        let request_id = decode::request_id_header(&headers);
-        let bytes = response.bytes().await.map_err(|e| {
-            e.with_provider(&self.name)
-                .with_status(status)
-                .with_request_id(request_id)
-        })?;
-        Err(decode::error_response(
-            &self.name,
-            status,
-            &headers,
-            &bytes,
-            key.as_deref(),
-        ))
+        // An unreadable or oversized error body still maps by its status (and Retry-After).
+        let bytes = response.bytes().await.unwrap_or_default();
+        Err(
+            decode::error_response(&self.name, status, &headers, &bytes, key.as_deref())
+                .without_echoed_key(key.as_deref()),
+        )
     }
 }
 
@@ -321,14 +314,11 @@ impl Provider for Anthropic {
                 .with_status(status)
                 .with_request_id(request_id.clone())
         })?;
-        decode::response(
-            &self.name,
-            &request.model,
-            &bytes,
-            request_id,
-            key.as_deref(),
-        )
-        .map_err(|e| e.with_status(status))
+        let key = key.as_deref();
+        decode::response(&self.name, &request.model, &bytes, request_id, key)
+            .map(|r| r.without_echoed_key(key, &request.model))
+            .map_err(|e| e.without_echoed_key(key))
+            .map_err(|e| e.with_status(status))
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {

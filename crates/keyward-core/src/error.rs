@@ -242,6 +242,14 @@ impl Error {
         self
     }
 
+    /// Drops the request id when it could be carrying `key` (a provider echoing the key as an
+    /// identifier); see [`crate::redact::identifier`].
+    #[must_use]
+    pub fn without_echoed_key(mut self, key: Option<&crate::ApiKey>) -> Self {
+        self.inner.request_id = crate::redact::identifier(self.inner.request_id.take(), key);
+        self
+    }
+
     /// Sets how long the provider asked the caller to wait.
     #[must_use]
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {

@@ -100,6 +100,29 @@ fn mark_key_shapes(bytes: &[u8], hide: &mut [bool]) {
     }
 }
 
+/// Keeps an identifier a provider sent (a request id, a response id, a model name) only when
+/// it cannot be carrying a secret: no key-shaped prefix, no run of more than 3 characters of
+/// `key`, no control characters, at most 256 bytes. Unlike [`redact`], long random-looking
+/// ids (`req_<32 hex>`) are kept: they are what request ids look like.
+pub fn identifier(value: Option<String>, key: Option<&ApiKey>) -> Option<String> {
+    let value = value?;
+    let bytes = value.as_bytes();
+    if bytes.len() > 256 || bytes.iter().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    if KEY_PREFIXES.iter().any(|p| value.contains(p.trim_end())) {
+        return None;
+    }
+    if let Some(key) = key {
+        let mut hide = vec![false; bytes.len()];
+        mark_key_runs(bytes, key.expose().as_bytes(), &mut hide);
+        if hide.contains(&true) {
+            return None;
+        }
+    }
+    Some(value)
+}
+
 // Secrets mix digits and letters; long words, metric names and URL paths rarely do.
 fn looks_random(token: &[u8]) -> bool {
     token.iter().any(u8::is_ascii_digit) && token.iter().any(u8::is_ascii_alphabetic)
@@ -182,6 +205,23 @@ mod tests {
         assert!(!out.contains("tyuiop"), "{out}");
         assert!(!out.contains("sdf1"), "{out}");
         assert!(out.starts_with("Incorrect key: "), "{out}");
+    }
+
+    #[test]
+    fn identifiers_that_echo_the_key_are_dropped() {
+        let key = ApiKey::new("sk-proj-QWxyZ8mNvT3kLp9R".into()).unwrap();
+        let id = |v: &str| identifier(Some(v.to_owned()), Some(&key));
+        assert_eq!(
+            id("req_0123456789abcdef0123456789abcdef").as_deref(),
+            Some("req_0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(id("gpt-4.1-mini").as_deref(), Some("gpt-4.1-mini"));
+        assert_eq!(id("sk-proj-QWxyZ8mNvT3kLp9R"), None);
+        assert_eq!(id("req-vT3kLp9R"), None);
+        assert_eq!(id("Bearer xyz"), None);
+        assert_eq!(id("AIzaSyXYZ"), None);
+        assert_eq!(id("a\nb"), None);
+        assert_eq!(identifier(None, Some(&key)), None);
     }
 
     #[test]

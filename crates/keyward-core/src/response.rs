@@ -159,6 +159,23 @@ impl ChatResponse {
         (!out.is_empty()).then_some(out)
     }
 
+    /// Drops the id and request id, and falls back to `requested_model` for the model, when
+    /// the provider sent values that could be carrying `key`; see
+    /// [`crate::redact::identifier`].
+    #[must_use]
+    pub fn without_echoed_key(
+        mut self,
+        key: Option<&crate::ApiKey>,
+        requested_model: &str,
+    ) -> Self {
+        self.id = crate::redact::identifier(self.id.take(), key);
+        self.request_id = crate::redact::identifier(self.request_id.take(), key);
+        let model = std::mem::take(&mut self.model);
+        self.model = crate::redact::identifier(Some(model), key)
+            .unwrap_or_else(|| requested_model.to_owned());
+        self
+    }
+
     /// The provider that answered.
     pub fn provider(&self) -> &str {
         &self.provider

@@ -36,6 +36,8 @@ pub struct SseDecoder {
     event: Option<String>,
     data: String,
     has_data: bool,
+    // Whether any line was an SSE field or comment (a JSON or HTML body has none).
+    saw_field: bool,
 }
 
 impl SseDecoder {
@@ -48,7 +50,14 @@ impl SseDecoder {
             event: None,
             data: String::new(),
             has_data: false,
+            saw_field: false,
         }
+    }
+
+    /// Whether anything read so far looked like an event stream (a `data:`, `event:`, `id:`
+    /// or `retry:` field, or a comment).
+    pub fn saw_field(&self) -> bool {
+        self.saw_field
     }
 
     /// Feeds `bytes`, appending every event they complete to `out`.
@@ -118,6 +127,7 @@ impl SseDecoder {
             return Ok(());
         }
         if line[0] == b':' {
+            self.saw_field = true;
             return Ok(());
         }
         let (field, value) = match line.iter().position(|&b| b == b':') {
@@ -127,6 +137,9 @@ impl SseDecoder {
             }
             None => (line, &b""[..]),
         };
+        if matches!(field, b"data" | b"event" | b"id" | b"retry") {
+            self.saw_field = true;
+        }
         match field {
             b"data" => {
                 let value = String::from_utf8_lossy(value);

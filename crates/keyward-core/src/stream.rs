@@ -378,6 +378,10 @@ impl ChatStream {
         decoder: impl StreamDecoder,
     ) -> Self {
         let idle = options.stream_idle_timeout;
+        let source = SseSource {
+            request_id: crate::redact::identifier(source.request_id, source.key.as_deref()),
+            ..source
+        };
         let driver = SseDriver {
             body: response.into_body(),
             sse: SseDecoder::new(options.max_sse_bytes),
@@ -418,12 +422,13 @@ struct SseDriver<D> {
     max_bytes: usize,
     provider: String,
     request_id: Option<String>,
-    // Held so the key outlives any redaction the decoder does lazily.
+    // Errors and identifiers from the stream are checked against it.
     _key: Option<Arc<ApiKey>>,
 }
 
 impl<D: StreamDecoder> SseDriver<D> {
     fn fail(&mut self, err: Error) {
+        let err = err.without_echoed_key(self._key.as_deref());
         let err = if err.provider().is_none() {
             err.with_provider(self.provider.clone())
         } else {
@@ -440,10 +445,18 @@ impl<D: StreamDecoder> SseDriver<D> {
                 // Events after the end marker are ignored.
                 break;
             }
+            let before = self.pending.len();
             match self.decoder.event(event, &mut self.pending) {
                 Ok(true) => self.done = true,
                 Ok(false) => {}
                 Err(e) => self.fail(e),
+            }
+            for e in self.pending.iter_mut().skip(before) {
+                if let StreamEvent::Started { id, model } = e {
+                    let key = self._key.as_deref();
+                    *id = crate::redact::identifier(id.take(), key);
+                    *model = crate::redact::identifier(model.take(), key);
+                }
             }
         }
         events.clear();
@@ -474,6 +487,14 @@ impl<D: StreamDecoder> SseDriver<D> {
             return;
         }
         self.dispatch();
+        if !self.done && self.received > 0 && !self.sse.saw_field() {
+            // A JSON error page or an HTML proxy page answered a stream request: that is not a
+            // truncated stream (which a retry might fix) but a wrong answer.
+            self.fail(Error::protocol(
+                "the provider answered a stream request with a body that is not an event stream",
+            ));
+            return;
+        }
         if !self.done {
             self.done = true;
             if let Err(e) = self.decoder.end(&mut self.pending) {

@@ -297,7 +297,9 @@ impl Provider for Gemini {
             .bytes()
             .await
             .map_err(|e| e.with_provider(&*self.name))?;
-        decode::chat_response(&bytes, &self.name, &request.model, key.as_deref())
+        let key = key.as_deref();
+        decode::chat_response(&bytes, &self.name, &request.model, key)
+            .map(|r| r.without_echoed_key(key, &request.model))
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {

@@ -289,6 +289,16 @@ impl StreamDecoder for GeminiStreamDecoder {
         if data.is_empty() {
             return Ok(false);
         }
+        if self.state.finished() {
+            // After the chunk with the finish reason only a usage snapshot counts: late text
+            // or garbage neither joins nor fails the answer.
+            if let Ok(chunk) = decode::parse_chunk(data.as_bytes()) {
+                if let Some(usage) = chunk.usage_metadata.as_ref().and_then(UsageMetadata::usage) {
+                    out.push_back(StreamEvent::Usage(usage));
+                }
+            }
+            return Ok(false);
+        }
         let chunk = decode::parse_chunk(data.as_bytes())?;
         self.state.chunk(chunk, out, self.key.as_deref())?;
         // Not the end: a later chunk may still carry usage.

@@ -435,13 +435,10 @@ impl OpenAi {
         let headers = response.headers().clone();
         // An unreadable or oversized error body still maps by its status.
         let body = response.bytes().await.unwrap_or_default();
-        Err(decode::http_error(
-            status,
-            &headers,
-            &body,
-            &self.name,
-            key.as_deref(),
-        ))
+        Err(
+            decode::http_error(status, &headers, &body, &self.name, key.as_deref())
+                .without_echoed_key(key.as_deref()),
+        )
     }
 }
 
@@ -461,13 +458,10 @@ impl Provider for OpenAi {
             .bytes()
             .await
             .map_err(|e| e.with_provider(&*self.name))?;
-        decode::chat_response(
-            &bytes,
-            &self.name,
-            &request.model,
-            request_id,
-            key.as_deref(),
-        )
+        let key = key.as_deref();
+        decode::chat_response(&bytes, &self.name, &request.model, request_id, key)
+            .map(|r| r.without_echoed_key(key, &request.model))
+            .map_err(|e| e.without_echoed_key(key))
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
