@@ -128,7 +128,7 @@ def own_upstream():
 @pytest.fixture
 def provider(upstream):
     """An OpenAI-compatible provider on the upstream, with a static key."""
-    return keyward.OpenAICompatible(upstream.url + "/v1", api_key="sk-test-fixture-0123456789")
+    return keyward.OpenAICompatible(upstream.url + "/v1", api_key="sk-fixture-Q7vX2mZk9LpR4tWy")
 
 
 # --- OpenAI wire-format helpers (the upstream's echo speaks the same format) ---

@@ -168,7 +168,7 @@ def test_default_model_and_names(upstream):
 
 def test_anthropic_and_gemini_through_their_echo(upstream):
     upstream.mode("anthropic")
-    claude = keyward.Anthropic(api_key="sk-ant-test-0123456789", base_url=upstream.url)
+    claude = keyward.Anthropic(api_key="sk-ant-fixture-Hq3Jv8Ns2Lc", base_url=upstream.url)
     r = claude.chat([{"role": "system", "content": "Be brief."}] + USER, model="claude-x", max_tokens=50)
     assert r.text == "Hello from testkit"
     assert r.provider == "anthropic"
@@ -181,13 +181,13 @@ def test_anthropic_and_gemini_through_their_echo(upstream):
         claude.embed(["x"], model="e")
 
     upstream.mode("gemini")
-    gemini = keyward.Gemini(api_key="gemini-test-key-0123456789", base_url=upstream.url + "/v1beta")
+    gemini = keyward.Gemini(api_key="gemini-fixture-Wd5Rb1Tx7Kp", base_url=upstream.url + "/v1beta")
     r = gemini.chat(USER, model="gemini-x")
     assert r.text == "Hello from testkit"
     assert r.provider == "gemini"
     req = upstream.requests()[-1]
     assert "key=" not in req["path"], "the Gemini key never goes in the URL"
-    assert dict(req["headers"])["x-goog-api-key"] == "gemini-test-key-0123456789"
+    assert dict(req["headers"])["x-goog-api-key"] == "gemini-fixture-Wd5Rb1Tx7Kp"
     assert gemini.stream(USER, model="gemini-x").collect().text == "Hello from testkit"
 
 

@@ -94,11 +94,11 @@ def test_config_errors():
     with pytest.raises(keyward.ConfigError, match="API key is required"):
         keyward.OpenAI()
     with pytest.raises(keyward.ConfigError):
-        keyward.OpenAI(api_key="sk-test-0123456789", base_url="https://user:pw@example.com/v1")
+        keyward.OpenAI(api_key="sk-fixture-Mn4Bv6Cx8Za", base_url="https://user:pw@example.com/v1")
 
 
 def test_unsupported(upstream):
-    claude = keyward.Anthropic(api_key="sk-ant-test-0123456789", base_url=upstream.url)
+    claude = keyward.Anthropic(api_key="sk-ant-fixture-Hq3Jv8Ns2Lc", base_url=upstream.url)
     with pytest.raises(keyward.UnsupportedError):
         claude.embed("x", model="e")
 

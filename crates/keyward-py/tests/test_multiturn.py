@@ -26,7 +26,7 @@ def test_thinking_signature_round_trip_and_cross_provider(upstream):
     import keyward
 
     upstream.mode("anthropic")
-    claude = keyward.Anthropic(api_key="sk-ant-test-0123456789", base_url=upstream.url)
+    claude = keyward.Anthropic(api_key="sk-ant-fixture-Hq3Jv8Ns2Lc", base_url=upstream.url)
     upstream.push({"json": THINKING_TOOL_USE})
     first = claude.chat(USER, model="claude-test", tools=TOOLS, reasoning_budget=1024, max_tokens=2048)
     assert first.reasoning == "The user wants the weather."

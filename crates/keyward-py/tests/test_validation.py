@@ -124,6 +124,6 @@ def test_constructor_arguments():
     with pytest.raises(ValueError, match="max_tokens_field"):
         keyward.OpenAICompatible("http://127.0.0.1:1/v1", max_tokens_field="tokens")
     with pytest.raises(TypeError, match="headers"):
-        keyward.OpenAI(api_key="sk-test-0123456789", headers={"x": 1})
+        keyward.OpenAI(api_key="sk-fixture-Mn4Bv6Cx8Za", headers={"x": 1})
     with pytest.raises(TypeError):
         keyward.OpenAI("positional")
