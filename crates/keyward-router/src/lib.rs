@@ -92,7 +92,11 @@
 //! After 5 consecutive failures, an Auth failure, or a RateLimited with a non-zero Retry-After,
 //! a route leaves rotation for the Retry-After or the cooldown (30 s); then one probe request decides
 //! (others skip the route while it is in flight): success closes the breaker, failure re-opens
-//! it. [`Router::reset_cooldown`] ends a cooldown by hand.
+//! it. [`Router::reset_cooldown`] ends a cooldown by hand. While every route of an alias is
+//! out of rotation, a call fails at once with `Overloaded` whose `retry_after` is the soonest
+//! reopening, rather than queueing behind the cooldown: the caller (or an outer router)
+//! decides whether to wait. A breaker that should tolerate a higher fault rate takes a larger
+//! [`RouterBuilder::failure_threshold`].
 //!
 //! A call has one deadline (120 s, or [`ChatRequest::deadline`](keyward_core::ChatRequest::deadline))
 //! covering every attempt and wait; each attempt gets the time left as its request deadline and
