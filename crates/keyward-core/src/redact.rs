@@ -7,7 +7,8 @@ use crate::ApiKey;
 /// What a redacted span becomes.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// The longest message kept, in characters (after redaction).
+/// Messages are cut after this many characters, after redaction (a `[REDACTED]` marker at the
+/// cut is kept whole).
 pub const MAX_MESSAGE_CHARS: usize = 512;
 
 // Longer input is cut before scanning so redaction stays linear and cheap.
@@ -154,9 +155,17 @@ fn mark_key_runs(bytes: &[u8], key: &[u8], hide: &mut [bool]) {
 }
 
 fn truncate_chars(mut s: String, max: usize) -> String {
-    if let Some((cut, _)) = s.char_indices().nth(max) {
-        s.truncate(cut);
-        s.push('…');
+    if let Some((mut cut, _)) = s.char_indices().nth(max) {
+        // A marker cut in half would read as text (and could match a key containing it).
+        if let Some(start) = s[..cut].rfind('[') {
+            if s[start..].starts_with(REDACTED) && start + REDACTED.len() > cut {
+                cut = start + REDACTED.len();
+            }
+        }
+        if cut < s.len() {
+            s.truncate(cut);
+            s.push('…');
+        }
     }
     s
 }
@@ -230,6 +239,22 @@ mod tests {
         assert_eq!(out.chars().count(), MAX_MESSAGE_CHARS + 1);
         let huge = "x ".repeat(100_000);
         assert!(redact(&huge, None).len() < 2 * MAX_MESSAGE_CHARS);
+    }
+
+    /// Regression (found by the `redact` fuzz target): truncation cut a `[REDACTED]` marker
+    /// in half, leaving `[REDAC`, which a key containing "REDACTED" matches.
+    #[test]
+    fn a_marker_is_never_cut_by_truncation() {
+        for pad in 0..12 {
+            let message = format!(
+                "{}{}",
+                "x ".repeat(253) + &"y".repeat(pad),
+                " sk-123456789 tail"
+            );
+            let out = redact(&message, None);
+            let open = out.matches('[').count();
+            assert_eq!(open, out.matches(REDACTED).count(), "{out}");
+        }
     }
 
     #[test]
