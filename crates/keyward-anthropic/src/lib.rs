@@ -288,10 +288,7 @@ impl Anthropic {
         if response.is_success() {
             return Ok((response, key));
         }
-        let status = response.status();
-        let headers = response.headers().clone();
-        // An unreadable or oversized error body still maps by its status (and Retry-After).
-        let bytes = response.bytes().await.unwrap_or_default();
+        let (status, headers, bytes) = response.into_error_parts().await;
         Err(
             decode::error_response(&self.name, status, &headers, &bytes, key.as_deref())
                 .without_echoed_key(key.as_deref()),

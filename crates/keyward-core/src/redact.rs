@@ -69,15 +69,23 @@ pub fn redact(message: &str, key: Option<&ApiKey>) -> String {
     truncate_chars(out, MAX_MESSAGE_CHARS)
 }
 
+/// The key prefix starting at `i`, when `i` begins a token (so `task-7b` holds no `sk-`).
+fn key_prefix_at(bytes: &[u8], i: usize) -> Option<&'static str> {
+    if i > 0 && is_token_char(bytes[i - 1]) {
+        return None;
+    }
+    KEY_PREFIXES
+        .iter()
+        .find(|p| bytes[i..].starts_with(p.as_bytes()))
+        .copied()
+}
+
 fn mark_key_shapes(bytes: &[u8], hide: &mut [bool]) {
     let mut i = 0;
     while i < bytes.len() {
         let at_boundary = i == 0 || !is_token_char(bytes[i - 1]);
         if at_boundary {
-            if let Some(prefix) = KEY_PREFIXES
-                .iter()
-                .find(|p| bytes[i..].starts_with(p.as_bytes()))
-            {
+            if let Some(prefix) = key_prefix_at(bytes, i) {
                 let mut j = i + prefix.len();
                 j = token_end(bytes, j);
                 // A bare prefix ("Bearer " before a word, "sk-" alone) is still hidden with
@@ -111,7 +119,7 @@ pub fn identifier(value: Option<String>, key: Option<&ApiKey>) -> Option<String>
     if bytes.len() > 256 || bytes.iter().any(|b| b.is_ascii_control()) {
         return None;
     }
-    if KEY_PREFIXES.iter().any(|p| value.contains(p.trim_end())) {
+    if (0..bytes.len()).any(|i| key_prefix_at(bytes, i).is_some()) {
         return None;
     }
     if let Some(key) = key {
@@ -225,6 +233,7 @@ mod tests {
             Some("req_0123456789abcdef0123456789abcdef")
         );
         assert_eq!(id("gpt-4.1-mini").as_deref(), Some("gpt-4.1-mini"));
+        assert_eq!(id("task-7b-instruct").as_deref(), Some("task-7b-instruct"));
         assert_eq!(id("sk-proj-QWxyZ8mNvT3kLp9R"), None);
         assert_eq!(id("req-vT3kLp9R"), None);
         assert_eq!(id("Bearer xyz"), None);

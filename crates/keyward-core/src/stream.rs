@@ -396,7 +396,7 @@ impl ChatStream {
             max_bytes: options.max_body_bytes,
             provider: source.provider.clone(),
             request_id: source.request_id.clone(),
-            _key: source.key,
+            key: source.key,
         };
         Self::new(
             source.provider,
@@ -423,12 +423,12 @@ struct SseDriver<D> {
     provider: String,
     request_id: Option<String>,
     // Errors and identifiers from the stream are checked against it.
-    _key: Option<Arc<ApiKey>>,
+    key: Option<Arc<ApiKey>>,
 }
 
 impl<D: StreamDecoder> SseDriver<D> {
     fn fail(&mut self, err: Error) {
-        let err = err.without_echoed_key(self._key.as_deref());
+        let err = err.without_echoed_key(self.key.as_deref());
         let err = if err.provider().is_none() {
             err.with_provider(self.provider.clone())
         } else {
@@ -453,7 +453,7 @@ impl<D: StreamDecoder> SseDriver<D> {
             }
             for e in self.pending.iter_mut().skip(before) {
                 if let StreamEvent::Started { id, model } = e {
-                    let key = self._key.as_deref();
+                    let key = self.key.as_deref();
                     *id = crate::redact::identifier(id.take(), key);
                     *model = crate::redact::identifier(model.take(), key);
                 }

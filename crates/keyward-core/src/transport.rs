@@ -472,6 +472,15 @@ impl HttpResponse {
         Ok(buf.freeze())
     }
 
+    /// Takes an error response apart for mapping: status, headers and body. A body that
+    /// cannot be read or passes the cap is empty, so the error still maps by its status and
+    /// headers (Retry-After).
+    pub async fn into_error_parts(self) -> (u16, HeaderMap, Bytes) {
+        let status = self.status();
+        let headers = self.headers().clone();
+        (status, headers, self.bytes().await.unwrap_or_default())
+    }
+
     /// The body as a stream of byte frames (for SSE).
     pub(crate) fn into_body(self) -> reqwest::Body {
         reqwest::Body::from(self.response)

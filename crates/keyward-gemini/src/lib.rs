@@ -264,10 +264,7 @@ impl Gemini {
         if response.is_success() {
             return Ok((response, key));
         }
-        let status = response.status();
-        let headers = response.headers().clone();
-        // An unreadable or oversized error body still maps by its status.
-        let body = response.bytes().await.unwrap_or_default();
+        let (status, headers, body) = response.into_error_parts().await;
         Err(decode::http_error(
             status,
             &headers,

@@ -431,10 +431,7 @@ impl OpenAi {
         if response.is_success() {
             return Ok((response, key));
         }
-        let status = response.status();
-        let headers = response.headers().clone();
-        // An unreadable or oversized error body still maps by its status.
-        let body = response.bytes().await.unwrap_or_default();
+        let (status, headers, body) = response.into_error_parts().await;
         Err(
             decode::http_error(status, &headers, &body, &self.name, key.as_deref())
                 .without_echoed_key(key.as_deref()),
