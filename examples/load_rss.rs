@@ -130,7 +130,7 @@ fn client() {
             ("50%", shape.requests / 2),
             ("100%", shape.requests),
         ];
-        // Only counts are kept, so the figures are keyward's, not this program's bookkeeping.
+        // Only counts are kept, so the figures are llmward's, not this program's bookkeeping.
         let mut outcomes = BTreeMap::<String, usize>::new();
         let mut done = 0;
         let started = Instant::now();

@@ -1,4 +1,4 @@
-//! keyward's quickstart: a chat, a streamed answer, a tool call, and a router falling back
+//! llmward's quickstart: a chat, a streamed answer, a tool call, and a router falling back
 //! from a flaky cloud provider to an internal model.
 //!
 //! ```text
@@ -13,18 +13,18 @@
 use std::io::Write;
 use std::time::Duration;
 
-use keyward::anthropic::Anthropic;
-use keyward::gemini::Gemini;
-use keyward::openai::OpenAi;
-use keyward::{
+use llmward::anthropic::Anthropic;
+use llmward::gemini::Gemini;
+use llmward::openai::OpenAi;
+use llmward::{
     ApiKey, ChatRequest, Message, Provider, Route, Router, RouterEvent, StreamEvent, Tool,
     ToolChoice, ToolResult,
 };
-use keyward_testkit::{Reply, Upstream, openai as wire};
+use llmward_testkit::{Reply, Upstream, openai as wire};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> keyward::Result<()> {
+async fn main() -> llmward::Result<()> {
     let live = std::env::args().any(|a| a == "--live");
     let (provider, model, _upstream) = if live {
         let key = ApiKey::from_env("OPENAI_API_KEY")?.with_label("OPENAI_API_KEY");
@@ -46,7 +46,7 @@ async fn main() -> keyward::Result<()> {
     } else {
         "a loopback upstream (no network)"
     };
-    println!("keyward quickstart: talking to {where_}\n");
+    println!("llmward quickstart: talking to {where_}\n");
 
     // 1. A chat.
     let request = ChatRequest::builder(&model)
@@ -118,11 +118,11 @@ async fn main() -> keyward::Result<()> {
 /// Part 4: a router over three providers: a rate-limited cloud route, an overloaded backup,
 /// and an internal self-hosted model that answers. Every attempt is an event; none carries a
 /// key or prompt text. (Always on loopback upstreams, even with `--live`.)
-async fn router_demo() -> keyward::Result<()> {
+async fn router_demo() -> llmward::Result<()> {
     println!("4. router: cloud (Anthropic) -> backup (Gemini) -> internal (self-hosted)");
     let cloud_up = Upstream::start().await;
     cloud_up.push(
-        keyward_testkit::anthropic::error(
+        llmward_testkit::anthropic::error(
             429,
             "rate_limit_error",
             "Number of requests has exceeded your rate limit",
@@ -130,7 +130,7 @@ async fn router_demo() -> keyward::Result<()> {
         .header("retry-after", "20"),
     );
     let backup_up = Upstream::start().await;
-    backup_up.push(keyward_testkit::gemini::error(
+    backup_up.push(llmward_testkit::gemini::error(
         503,
         "UNAVAILABLE",
         "The model is overloaded.",

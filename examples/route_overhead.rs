@@ -12,9 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use keyward::openai::OpenAi;
-use keyward::{ChatRequest, Provider, Route, Router};
-use keyward_testkit::{Reply, Upstream, openai as wire};
+use llmward::openai::OpenAi;
+use llmward::{ChatRequest, Provider, Route, Router};
+use llmward_testkit::{Reply, Upstream, openai as wire};
 
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 400;
@@ -28,7 +28,7 @@ async fn time_calls(
     provider: &dyn Provider,
     request: &ChatRequest,
     n: usize,
-) -> keyward::Result<Duration> {
+) -> llmward::Result<Duration> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
@@ -39,7 +39,7 @@ async fn time_calls(
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> keyward::Result<()> {
+async fn main() -> llmward::Result<()> {
     let up = Upstream::start().await;
     up.set_recording(false);
     up.set_handler(wire::handler());

@@ -1,4 +1,4 @@
-//! keyward: a minimal, memory-safe, multi-provider LLM client and fallback router.
+//! llmward: a minimal, memory-safe, multi-provider LLM client and fallback router.
 //!
 //! One API for OpenAI, Anthropic, Gemini and OpenAI-compatible servers (including a
 //! self-hosted model on an internal network), built for the place that holds every provider
@@ -6,9 +6,9 @@
 //! and errors and events that never leak them.
 //!
 //! ```no_run
-//! use keyward::{openai::OpenAi, ApiKey, ChatRequest, Provider};
+//! use llmward::{openai::OpenAi, ApiKey, ChatRequest, Provider};
 //!
-//! # async fn demo() -> keyward::Result<()> {
+//! # async fn demo() -> llmward::Result<()> {
 //! let openai = OpenAi::builder().api_key(ApiKey::from_env("OPENAI_API_KEY")?).build()?;
 //! let request = ChatRequest::builder("gpt-4.1-mini")
 //!     .system("Be brief.")
@@ -36,7 +36,7 @@
 //! off loopback unless explicitly allowed, never after a redirect.
 #![forbid(unsafe_code)]
 
-pub use keyward_core::{
+pub use llmward_core::{
     Aggregator, ApiKey, AttemptFailure, AuthScheme, CacheBreakpoint, ChatRequest,
     ChatRequestBuilder, ChatResponse, ChatStream, ContentPart, EmbedRequest, EmbedResponse, Error,
     ErrorKind, FinishReason, HttpOptions, Image, ImageSource, KeyFn, KeySource, Message, Provider,
@@ -45,30 +45,30 @@ pub use keyward_core::{
     parse_arguments, redact, retry_after, sse,
 };
 
-pub use keyward_router::{
+pub use llmward_router::{
     AnomalyAction, AnomalyConfig, Budget, BudgetStatus, EventSink, Outcome, Price, RetryPolicy,
     Route, RouteHealth, Router, RouterBuilder, RouterEvent,
 };
 
 /// The router's parts: policy, budgets, events, the state store.
 pub mod router {
-    pub use keyward_router::*;
+    pub use llmward_router::*;
 }
 
 /// Anthropic Messages.
 #[cfg(feature = "anthropic")]
 pub mod anthropic {
-    pub use keyward_anthropic::*;
+    pub use llmward_anthropic::*;
 }
 
 /// Google Gemini (Developer API and Vertex AI).
 #[cfg(feature = "gemini")]
 pub mod gemini {
-    pub use keyward_gemini::*;
+    pub use llmward_gemini::*;
 }
 
 /// OpenAI, Azure OpenAI and OpenAI-compatible servers.
 #[cfg(feature = "openai")]
 pub mod openai {
-    pub use keyward_openai::*;
+    pub use llmward_openai::*;
 }

@@ -3,11 +3,14 @@
 //! provider, chat and stream, every error status and every error kind the suite knows, the key
 //! echoed back verbatim and masked, redirects, oversized and broken bodies, timeouts — then a
 //! router over all three providers with events, budgets and cooldowns, and rotation through a
-//! `RotatingKey`. Everything keyward shows is captured: every error's `Display` and `Debug`
+//! `RotatingKey`. Everything llmward shows is captured: every error's `Display` and `Debug`
 //! (and its source chain), every `RouterEvent` (`Display`, `Debug`, `fields()`,
 //! `otel_attributes()`), every `tracing` event and span (a hand-written subscriber), and the
-//! `Debug` of every public type the test can construct. No canary, and no run of 4 characters
-//! of one (past its public prefix), may appear: counted, not eyeballed.
+//! `Debug` of every public type the test can construct. No canary may be found in any of it by
+//! llmward's one redaction rule (the whole key, a run of 8 characters of its secret part, or a
+//! masked form): counted, not eyeballed. The canaries derive from a seed printed at the start
+//! (`LLMWARD_CANARY_SEED` replays a run); every run of 8 of them mixes capitals and digits, so
+//! printed numbers and words cannot match by chance.
 //!
 //! A provider that echoes the key as its request id or the answer's id is audited separately
 //! (`identifiers_echoing_the_key`), ignored while that defect stands.
@@ -17,17 +20,17 @@ mod support;
 
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use keyward::anthropic::Anthropic;
-use keyward::gemini::Gemini;
-use keyward::openai::OpenAi;
-use keyward::{
+use llmward::anthropic::Anthropic;
+use llmward::gemini::Gemini;
+use llmward::openai::OpenAi;
+use llmward::{
     ApiKey, AuthScheme, Budget, ChatRequest, ChatResponse, Error, ErrorKind, HttpOptions, KeyFn,
     KeySource, Provider, RotatingKey, Route, Router, RouterEvent, StaticKey,
 };
-use keyward_testkit::{Recorded, Reply, Upstream};
+use llmward_testkit::{Recorded, Reply, Upstream};
 use serde_json::json;
 use support::hostile::{Hostile, key_runs_in};
 use support::{AnthropicWire, GeminiWire, OpenAiWire, Wire};
@@ -37,35 +40,36 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
-/// A canary key, the key it rotates to, and their public prefix.
+/// A canary key and the key it rotates to.
 #[derive(Clone, Copy)]
 struct Canary {
     key: &'static str,
     rotated: &'static str,
-    prefix: &'static str,
 }
 
-const OPENAI: Canary = Canary {
-    key: "sk-canary-7f3c9e1a2b4d6f80aa55",
-    rotated: "sk-canary-Zq5e8d1c4b7a2f9036ee11",
-    prefix: "sk-",
-};
-const ANTHROPIC: Canary = Canary {
-    key: "sk-ant-api03-Cn7rYq2Lw9Xz4Vb8Tm1Kp6Hd3Gs5Jf0Ru-Qe7WnAA",
-    rotated: "sk-ant-api03-Rt8Wv3Xq6Zp1Ny4Mj7Lk2Jh5Gf9Ds0Cb-Ae4UoAA",
-    prefix: "sk-ant-api03-",
-};
-const GEMINI: Canary = Canary {
-    key: "AIzaSyCn4ryQ9wLx2Zv7Tb5Mk8Hp1Gd6Js3Fe0R",
-    rotated: "AIzaSyRt0tDq5uKw8Yx3Nc6Vb9Lm2Hj4Gf7Ps1E",
-    prefix: "AIzaSy",
-};
-const CANARIES: [Canary; 3] = [OPENAI, ANTHROPIC, GEMINI];
+fn canary(prefix: &str, name: &str) -> Canary {
+    let leak = |label: String| -> &'static str {
+        Box::leak(llmward_testkit::canary::key(prefix, &label).into_boxed_str())
+    };
+    Canary {
+        key: leak(format!("audit-{name}")),
+        rotated: leak(format!("audit-{name}-rotated")),
+    }
+}
+
+/// OpenAI, Anthropic and Gemini canaries, derived from the printed canary seed.
+static CANARIES: LazyLock<[Canary; 3]> = LazyLock::new(|| {
+    [
+        canary("sk-proj-", "openai"),
+        canary("sk-ant-api03-", "anthropic"),
+        canary("AIza", "gemini"),
+    ]
+});
 
 // ---------------------------------------------------------------------------------------------
-// What keyward showed.
+// What llmward showed.
 
-/// Every string keyward produced during the run.
+/// Every string llmward produced during the run.
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Of which, `tracing` events and spans.
 static TRACED: AtomicUsize = AtomicUsize::new(0);
@@ -233,7 +237,7 @@ async fn call(
             match failed {
                 Some(e) => Err(e),
                 None => {
-                    let mut agg = keyward::Aggregator::new(p.name(), &request.model, "audit");
+                    let mut agg = llmward::Aggregator::new(p.name(), &request.model, "audit");
                     for e in events {
                         agg.push(e);
                     }
@@ -341,7 +345,7 @@ async fn provider_matrix<W: Hostile>(canary: Canary) -> Arc<dyn Provider> {
     let mut calls = 0;
     for (round, current) in [canary.key, canary.rotated].into_iter().enumerate() {
         for mode in [Mode::Chat, Mode::Stream] {
-            for reply in replies::<W>(current, canary.prefix, mode) {
+            for reply in replies::<W>(current, W::KEY_PREFIX, mode) {
                 up.push(reply);
                 let result = call(&p, &ask::<W>(), mode).await;
                 see_result(&result);
@@ -371,8 +375,8 @@ async fn provider_matrix<W: Hostile>(canary: Canary) -> Arc<dyn Provider> {
 async fn looping_upstream<W: Hostile>(canary: Canary) -> Upstream {
     let up = Upstream::start().await;
     up.set_recording(false);
-    let chat = replies::<W>(canary.key, canary.prefix, Mode::Chat);
-    let stream = replies::<W>(canary.key, canary.prefix, Mode::Stream);
+    let chat = replies::<W>(canary.key, W::KEY_PREFIX, Mode::Chat);
+    let stream = replies::<W>(canary.key, W::KEY_PREFIX, Mode::Stream);
     let next = AtomicUsize::new(0);
     up.set_handler(move |rec: &Recorded| {
         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -391,9 +395,9 @@ async fn looping_upstream<W: Hostile>(canary: Canary) -> Upstream {
 /// cooldowns and a reset, driven by calls of both kinds.
 async fn router_matrix() {
     let ups = [
-        looping_upstream::<OpenAiWire>(OPENAI).await,
-        looping_upstream::<AnthropicWire>(ANTHROPIC).await,
-        looping_upstream::<GeminiWire>(GEMINI).await,
+        looping_upstream::<OpenAiWire>(CANARIES[0]).await,
+        looping_upstream::<AnthropicWire>(CANARIES[1]).await,
+        looping_upstream::<GeminiWire>(CANARIES[2]).await,
     ];
     let source = |c: Canary, label: &str| -> Arc<dyn KeySource> {
         Arc::new(StaticKey::new(key(c.key, label)))
@@ -401,14 +405,19 @@ async fn router_matrix() {
     let providers: [(&str, Arc<dyn Provider>, &str); 3] = [
         (
             "openai-route",
-            OpenAiWire::build(&ups[0].url(), Some(source(OPENAI, "openai-prod")), opts()).unwrap(),
+            OpenAiWire::build(
+                &ups[0].url(),
+                Some(source(CANARIES[0], "openai-prod")),
+                opts(),
+            )
+            .unwrap(),
             OpenAiWire::MODEL,
         ),
         (
             "anthropic-route",
             AnthropicWire::build(
                 &ups[1].url(),
-                Some(source(ANTHROPIC, "anthropic-prod")),
+                Some(source(CANARIES[1], "anthropic-prod")),
                 opts(),
             )
             .unwrap(),
@@ -416,7 +425,12 @@ async fn router_matrix() {
         ),
         (
             "gemini-route",
-            GeminiWire::build(&ups[2].url(), Some(source(GEMINI, "gemini-prod")), opts()).unwrap(),
+            GeminiWire::build(
+                &ups[2].url(),
+                Some(source(CANARIES[2], "gemini-prod")),
+                opts(),
+            )
+            .unwrap(),
             GeminiWire::MODEL,
         ),
     ];
@@ -500,13 +514,13 @@ async fn router_matrix() {
 /// The `Debug` of every public type the test can construct, with canary keys inside; and the
 /// errors of builders and key constructors given canaries.
 fn public_types() {
-    let [o, a, g] = CANARIES;
+    let [o, a, g] = *CANARIES;
     let http = HttpOptions::new()
         .proxy(format!("http://user:{}@proxy.internal:3128", o.key))
         .danger_allow_http_host("llm.internal")
         .client_identity_pem(
-            keyward_testkit::tls::CLIENT_CERT_PEM,
-            keyward_testkit::tls::CLIENT_KEY_PEM,
+            llmward_testkit::tls::CLIENT_CERT_PEM,
+            llmward_testkit::tls::CLIENT_KEY_PEM,
         );
     see_debug(&http);
 
@@ -538,7 +552,7 @@ fn public_types() {
     see_debug(&vertex);
     see_debug(&vertex.build().unwrap());
 
-    for c in CANARIES {
+    for c in *CANARIES {
         let k = Arc::new(key(c.key, "label"));
         see_debug(&k);
         see_debug(&k.header_value(AuthScheme::Bearer).unwrap());
@@ -548,20 +562,20 @@ fn public_types() {
         rotating.rotate(key(c.rotated, "r2"));
         see_debug(&rotating);
         let shared = k.clone();
-        let f = KeyFn(move || -> keyward::Result<Arc<ApiKey>> { Ok(shared.clone()) });
+        let f = KeyFn(move || -> llmward::Result<Arc<ApiKey>> { Ok(shared.clone()) });
         see_debug(&f);
         see_debug(&f.current().unwrap());
-        let auth = keyward_core::Auth::new(
+        let auth = llmward_core::Auth::new(
             Arc::new(StaticKey::new(key(c.key, "auth"))),
-            keyward_core::header::AUTHORIZATION,
+            llmward_core::header::AUTHORIZATION,
             AuthScheme::Bearer,
         );
         see_debug(&auth);
-        let mut headers = keyward_core::header::HeaderMap::new();
+        let mut headers = llmward_core::header::HeaderMap::new();
         auth.apply(&mut headers).unwrap();
         see_debug(&headers);
         let transport =
-            keyward_core::Transport::new("audit", "https://llm.example.com/v1", HttpOptions::new())
+            llmward_core::Transport::new("audit", "https://llm.example.com/v1", HttpOptions::new())
                 .unwrap();
         see_debug(&transport);
 
@@ -601,7 +615,7 @@ fn public_types() {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let dir = std::env::temp_dir().join(format!("keyward-audit-{}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("llmward-audit-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("key");
             std::fs::write(&path, c.key).unwrap();
@@ -613,7 +627,7 @@ fn public_types() {
             std::fs::remove_dir_all(&dir).unwrap();
         }
     }
-    see_error(&ApiKey::from_env("KEYWARD_AUDIT_SURELY_UNSET").unwrap_err());
+    see_error(&ApiKey::from_env("LLMWARD_AUDIT_SURELY_UNSET").unwrap_err());
     see_debug(
         &ChatRequest::builder("m")
             .system("s")
@@ -625,14 +639,14 @@ fn public_types() {
     see_debug(&ErrorKind::ALL);
 }
 
-/// Every run of 4 characters of every canary (past its public prefix) found in `seen`, with
+/// Every span of `seen` in which a canary is found by the redaction rule, with
 /// the string it was found in.
 fn leaks(seen: &[String]) -> Vec<(String, String)> {
     let mut found = Vec::new();
     for text in seen {
-        for c in CANARIES {
+        for c in *CANARIES {
             for k in [c.key, c.rotated] {
-                for run in key_runs_in(text, k, c.prefix) {
+                for run in key_runs_in(text, k) {
                     found.push((run, text.clone()));
                 }
             }
@@ -647,9 +661,9 @@ async fn no_canary_anywhere() {
 
     public_types();
     tokio::join!(
-        provider_matrix::<OpenAiWire>(OPENAI),
-        provider_matrix::<AnthropicWire>(ANTHROPIC),
-        provider_matrix::<GeminiWire>(GEMINI),
+        provider_matrix::<OpenAiWire>(CANARIES[0]),
+        provider_matrix::<AnthropicWire>(CANARIES[1]),
+        provider_matrix::<GeminiWire>(CANARIES[2]),
         router_matrix(),
     );
 
@@ -669,7 +683,7 @@ async fn no_canary_anywhere() {
     let runs = leaks(&seen);
     eprintln!(
         "canary audit: {} strings inspected ({bytes} bytes; {} errors, {} router events, \
-         {traced} tracing events and spans); {whole} canaries, {} runs of 4 canary characters \
+         {traced} tracing events and spans); {whole} canaries, {} spans holding a canary \
          found",
         seen.len(),
         ERRORS.load(Ordering::Relaxed),
@@ -681,11 +695,13 @@ async fn no_canary_anywhere() {
     }
     // The detector finds a masked echo, and the capture saw the router's own tracing events,
     // so neither a blind detector nor an empty capture can pass.
-    assert_eq!(leaks(&["key sk-****aa55".to_owned()]).len(), 1);
+    let tail = &CANARIES[0].key[CANARIES[0].key.len() - 4..];
+    assert_eq!(leaks(&[format!("key sk-****{tail}")]).len(), 1);
+    assert_eq!(leaks(&[CANARIES[1].key[20..28].to_owned()]).len(), 1);
     // The capture saw the router's own tracing events, so an empty capture cannot pass.
     assert!(
         seen.iter()
-            .any(|s| s.starts_with("event WARN keyward::router")),
+            .any(|s| s.starts_with("event WARN llmward::router")),
         "the tracing capture saw no router event"
     );
     assert!(traced > 100, "{traced}");
@@ -702,7 +718,7 @@ async fn identifiers_echoing_the_key() {
     let up = Upstream::start().await;
     let p = OpenAiWire::build(
         &up.url(),
-        Some(Arc::new(StaticKey::new(key(OPENAI.key, "o")))),
+        Some(Arc::new(StaticKey::new(key(CANARIES[0].key, "o")))),
         opts(),
     )
     .unwrap();
@@ -715,13 +731,13 @@ async fn identifiers_echoing_the_key() {
         .unwrap();
     let request = ChatRequest::builder("default").user("hi").build().unwrap();
     let mut shown = Vec::new();
-    up.push(OpenAiWire::auth_error("no").header("x-request-id", OPENAI.key));
+    up.push(OpenAiWire::auth_error("no").header("x-request-id", CANARIES[0].key));
     shown.push(format!("{:?}", router.chat(&request).await.unwrap_err()));
     router.reset_cooldown("only").await;
     let mut body = OpenAiWire::text("Hello");
-    body["id"] = json!(OPENAI.key);
-    body["model"] = json!(OPENAI.key);
-    up.push(Reply::json(200, body).header("x-request-id", OPENAI.key));
+    body["id"] = json!(CANARIES[0].key);
+    body["model"] = json!(CANARIES[0].key);
+    up.push(Reply::json(200, body).header("x-request-id", CANARIES[0].key));
     router.chat(&request).await.unwrap();
     shown.extend(events.lock().unwrap().iter().cloned());
     let runs = leaks(&shown);

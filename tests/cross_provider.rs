@@ -12,10 +12,10 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
-use keyward::{
+use llmward::{
     ChatRequest, ChatResponse, ContentPart, Message, Reasoning, ReasoningPart, Tool, ToolResult,
 };
-use keyward_testkit::{Recorded, Reply, Upstream};
+use llmward_testkit::{Recorded, Reply, Upstream};
 use serde_json::{Value, json};
 use support::{AnthropicWire, GeminiWire, OpenAiWire, Part, Sent, Speaker, Turn, Wire};
 

@@ -13,11 +13,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::{
+use llmward::{
     ApiKey, ChatRequest, ChatResponse, Error, ErrorKind, HttpOptions, KeySource, Provider,
     StaticKey, StreamEvent,
 };
-use keyward_testkit::{Reply, Upstream, tls};
+use llmward_testkit::{Reply, Upstream, tls};
 use serde_json::{Value, json};
 use support::hostile::{Hostile, key_runs_in};
 use support::{AnthropicWire, GeminiWire, OpenAiWire, Wire};
@@ -104,7 +104,7 @@ fn opts() -> HttpOptions {
 
 fn key_source<W: Wire>() -> Arc<dyn KeySource> {
     Arc::new(StaticKey::new(
-        ApiKey::new(W::KEY.to_owned())
+        ApiKey::new(W::key().to_owned())
             .unwrap()
             .with_label("hostile"),
     ))
@@ -168,7 +168,7 @@ async fn fails_with<W: Hostile>(
 
 fn assert_no_key<W: Hostile>(err: &Error) {
     let shown = format!("{err} {err:?} {err:#?}");
-    let runs = key_runs_in(&shown, W::KEY, W::KEY_PREFIX);
+    let runs = key_runs_in(&shown, W::key());
     assert!(runs.is_empty(), "key runs {runs:?} leaked into {shown}");
 }
 
@@ -210,7 +210,7 @@ async fn redirects_are_not_followed<W: Hostile>() {
     let p = client::<W>(&up);
     for status in [301, 302, 307, 308] {
         for mode in BOTH {
-            let location = format!("{}/v1/chat/completions?key={}", elsewhere.url(), W::KEY);
+            let location = format!("{}/v1/chat/completions?key={}", elsewhere.url(), W::key());
             let err = fails_with::<W>(
                 &up,
                 &p,
@@ -237,7 +237,7 @@ async fn redirects_are_not_followed<W: Hostile>() {
 async fn an_echoed_key_never_reaches_an_error<W: Hostile>() {
     let up = Upstream::start().await;
     let p = client::<W>(&up);
-    let key = W::KEY;
+    let key = W::key();
     let tail = &key[key.len() - 4..];
     let masked = format!("{}****{tail}", W::KEY_PREFIX);
     let openai_style = format!("{}************{tail}", &key[..W::KEY_PREFIX.len() + 4]);
@@ -301,7 +301,7 @@ async fn an_echoed_key_never_reaches_an_error<W: Hostile>() {
 async fn an_echoed_key_in_the_request_id_never_reaches_an_error<W: Hostile>() {
     let up = Upstream::start().await;
     let p = client::<W>(&up);
-    let key = W::KEY;
+    let key = W::key();
     for header in ["x-request-id", "request-id"] {
         for mode in BOTH {
             fails::<W>(
@@ -479,7 +479,7 @@ async fn endless_streams_hit_the_total_cap<W: Hostile>() {
     );
 }
 
-/// 100,000 nested arrays or objects — a whole body, a stream chunk, inside a field keyward
+/// 100,000 nested arrays or objects — a whole body, a stream chunk, inside a field llmward
 /// keeps as JSON, inside a field it ignores — never overflow the stack: serde_json's recursion
 /// limit (128) makes the parsed ones `Protocol` errors; ignored ones are skipped without
 /// recursion. (Caps raised so that 100,000 levels reach the parser.)
@@ -518,7 +518,7 @@ async fn deeply_nested_json<W: Hostile>() {
     .await;
 
     for deep in [arrays, nested(100_000, true)] {
-        // Inside a field keyward ignores: skipped without recursion, the answer stands.
+        // Inside a field llmward ignores: skipped without recursion, the answer stands.
         let mut body = W::text("still here").to_string();
         body.insert_str(1, &format!("\"x_nested\":{deep},"));
         up.push(Reply::body(200, "application/json", body));
@@ -950,7 +950,7 @@ async fn mid_stream_failures<W: Hostile>() {
 /// at the first request, and the error shows nothing of the key.
 async fn misconfiguration_is_refused_at_build_time<W: Hostile>() {
     let build = |root: &str, http: HttpOptions| W::build(root, Some(key_source::<W>()), http);
-    let refused = |result: keyward::Result<Arc<dyn Provider>>, case: &str| -> Error {
+    let refused = |result: llmward::Result<Arc<dyn Provider>>, case: &str| -> Error {
         let err = result.err().unwrap_or_else(|| panic!("{case}: built"));
         assert_eq!(err.kind(), ErrorKind::Config, "{case}: {err:?}");
         assert_no_key::<W>(&err);
@@ -975,9 +975,9 @@ async fn misconfiguration_is_refused_at_build_time<W: Hostile>() {
     build("http://[::1]:9", HttpOptions::new()).unwrap();
 
     // Credentials or a query in the base URL (where a key could ride) are refused.
-    let user = format!("https://user:{}@llm.example.com", W::KEY);
+    let user = format!("https://user:{}@llm.example.com", W::key());
     refused(build(&user, HttpOptions::new()), "credentials");
-    let query = format!("https://llm.example.com/x?key={}", W::KEY);
+    let query = format!("https://llm.example.com/x?key={}", W::key());
     refused(build(&query, HttpOptions::new()), "query");
 
     // No key at all.
@@ -1021,11 +1021,11 @@ async fn misconfiguration_is_refused_at_build_time<W: Hostile>() {
     // Keys that cannot be sent: empty, control characters, whitespace, non-ASCII.
     for bad in [
         String::new(),
-        format!("{}\n", W::KEY),
-        format!("{}\r\nX-Injected: 1", W::KEY),
-        format!("{}\u{7}", W::KEY),
-        format!(" {}", W::KEY),
-        format!("{}é", W::KEY),
+        format!("{}\n", W::key()),
+        format!("{}\r\nX-Injected: 1", W::key()),
+        format!("{}\u{7}", W::key()),
+        format!(" {}", W::key()),
+        format!("{}é", W::key()),
     ] {
         let err = ApiKey::new(bad.clone()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}");
@@ -1037,13 +1037,13 @@ async fn misconfiguration_is_refused_at_build_time<W: Hostile>() {
     {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!(
-            "keyward-hostile-{}-{}",
+            "llmward-hostile-{}-{}",
             W::NAME,
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("key");
-        std::fs::write(&path, format!("{}\n", W::KEY)).unwrap();
+        std::fs::write(&path, format!("{}\n", W::key())).unwrap();
         for mode in [0o644, 0o640, 0o604, 0o660] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = ApiKey::from_file(&path).unwrap_err();

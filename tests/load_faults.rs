@@ -1,4 +1,4 @@
-//! The router's load test (crates/keyward-router/tests/load.rs, over mock providers) taken to
+//! The router's load test (crates/llmward-router/tests/load.rs, over mock providers) taken to
 //! real HTTP: 10,000 calls, 64 in flight, half of them streaming, through a router over three
 //! loopback upstreams speaking OpenAI, Anthropic and Gemini, each failing 30% of the attempts
 //! it receives in mixed ways drawn from a seeded PRNG — connection resets, 429s with and

@@ -1,11 +1,11 @@
-//! keyward never reads proxy settings from the environment: a proxy variable pointing at a
+//! llmward never reads proxy settings from the environment: a proxy variable pointing at a
 //! listening "proxy" receives nothing. (Its own test binary, because it sets process-wide
 //! environment variables.)
 #![allow(clippy::unwrap_used)]
 
-use keyward::openai::OpenAi;
-use keyward::{ChatRequest, Provider};
-use keyward_testkit::{Upstream, openai as wire};
+use llmward::openai::OpenAi;
+use llmward::{ChatRequest, Provider};
+use llmward_testkit::{Upstream, openai as wire};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_environment_variables_are_ignored() {
@@ -20,7 +20,7 @@ async fn proxy_environment_variables_are_ignored() {
         .arg("--exact")
         .arg("child_with_proxy_env")
         .arg("--nocapture")
-        .env("KEYWARD_TEST_TARGET", target.url())
+        .env("LLMWARD_TEST_TARGET", target.url())
         .env("HTTP_PROXY", proxy.url())
         .env("http_proxy", proxy.url())
         .env("ALL_PROXY", proxy.url())
@@ -36,7 +36,7 @@ async fn proxy_environment_variables_are_ignored() {
 
 #[tokio::test]
 async fn child_with_proxy_env() {
-    let Ok(target) = std::env::var("KEYWARD_TEST_TARGET") else {
+    let Ok(target) = std::env::var("LLMWARD_TEST_TARGET") else {
         return;
     };
     let openai = OpenAi::compatible(format!("{target}/v1")).build().unwrap();

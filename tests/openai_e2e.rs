@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::openai::OpenAi;
-use keyward::{
+use llmward::openai::OpenAi;
+use llmward::{
     ApiKey, ChatRequest, ContentPart, EmbedRequest, ErrorKind, FinishReason, HttpOptions, Message,
     Provider, ResponseFormat, Role, RotatingKey, StreamEvent, Tool, ToolResult,
 };
-use keyward_testkit::{Reply, Upstream, openai as wire, sse};
+use llmward_testkit::{Reply, Upstream, openai as wire, sse};
 use serde_json::json;
 
 const CANARY: &str = "sk-proj-CANARYcanary0123456789abcdef";
@@ -62,7 +62,7 @@ async fn chat_sends_the_key_only_in_its_header() {
         req.header("authorization"),
         Some(format!("Bearer {CANARY}").as_str())
     );
-    assert!(req.header("user-agent").unwrap().starts_with("keyward/"));
+    assert!(req.header("user-agent").unwrap().starts_with("llmward/"));
     assert_eq!(
         req.json()["messages"],
         json!([{"role": "user", "content": "hi"}])
@@ -178,7 +178,7 @@ async fn images_are_sent_as_parts() {
             Role::User,
             vec![
                 ContentPart::Text("What is this?".into()),
-                ContentPart::Image(keyward::Image::url("https://example.com/cat.png")),
+                ContentPart::Image(llmward::Image::url("https://example.com/cat.png")),
             ],
         ))
         .build()

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::anthropic::Anthropic;
-use keyward::gemini::Gemini;
-use keyward::openai::OpenAi;
-use keyward::{ApiKey, ChatRequest, ErrorKind, Message, Provider, Route, Router, Tool, ToolResult};
-use keyward_testkit::{Reply, Upstream, anthropic, gemini, openai};
+use llmward::anthropic::Anthropic;
+use llmward::gemini::Gemini;
+use llmward::openai::OpenAi;
+use llmward::{ApiKey, ChatRequest, ErrorKind, Message, Provider, Route, Router, Tool, ToolResult};
+use llmward_testkit::{Reply, Upstream, anthropic, gemini, openai};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -224,8 +224,8 @@ async fn a_history_the_fallback_cannot_encode_is_not_retried_elsewhere_silently(
         .unwrap();
     let request = ChatRequest::builder("chat")
         .message(Message::new(
-            keyward::Role::User,
-            vec![keyward::ContentPart::Image(keyward::Image::url(
+            llmward::Role::User,
+            vec![llmward::ContentPart::Image(llmward::Image::url(
                 "https://example.com/cat.png",
             ))],
         ))

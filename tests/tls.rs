@@ -2,10 +2,10 @@
 //! with a client certificate and fails without one.
 #![allow(clippy::unwrap_used)]
 
-use keyward::openai::OpenAi;
-use keyward::{ChatRequest, ErrorKind, HttpOptions, Provider};
-use keyward_testkit::tls::{self, TlsConfig};
-use keyward_testkit::{Upstream, openai as wire};
+use llmward::openai::OpenAi;
+use llmward::{ChatRequest, ErrorKind, HttpOptions, Provider};
+use llmward_testkit::tls::{self, TlsConfig};
+use llmward_testkit::{Upstream, openai as wire};
 
 fn hello() -> ChatRequest {
     ChatRequest::builder("m").user("hi").build().unwrap()

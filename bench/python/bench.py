@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""keyward-py against the official openai SDK and LiteLLM, on the bench's upstream process.
+"""llmward-py against the official openai SDK and LiteLLM, on the bench's upstream process.
 
     python bench.py --upstream-bin bench/target/release/bench [--rows FILE] [--rounds N] [--smoke]
 
@@ -25,12 +25,12 @@ MESSAGES = [
     {"role": "user", "content": "Why is the sky blue?"},
 ]
 EXPECTED = "Hello from testkit"
-LIBS = ("keyward", "openai", "litellm")
-LABELS = {"keyward": "keyward-py", "openai": "openai SDK", "litellm": "LiteLLM"}
+LIBS = ("llmward", "openai", "litellm")
+LABELS = {"llmward": "llmward-py", "openai": "openai SDK", "litellm": "LiteLLM"}
 # Requests per worker: (sequential, concurrent); the slower libraries get fewer so a round
 # stays short, which does not change a median latency or a throughput.
 SIZES = {
-    "keyward": (1000, 10000),
+    "llmward": (1000, 10000),
     "openai": (300, 2000),
     "litellm": (200, 1000),
 }
@@ -42,10 +42,10 @@ IN_FLIGHT = 64
 
 
 def make_clients(lib: str, base: str):
-    if lib == "keyward":
-        import keyward
+    if lib == "llmward":
+        import llmward
 
-        provider = keyward.OpenAICompatible(base)
+        provider = llmward.OpenAICompatible(base)
 
         def chat():
             return provider.chat(MESSAGES, model=MODEL).text
@@ -244,27 +244,27 @@ def main() -> None:
         ys = series(b, key) if key else imports[b]
         return [x / y for x, y in zip(xs, ys)]
 
-    kw = LABELS["keyward"]
+    kw = LABELS["llmward"]
     rows = []
     m = "python: import time"
-    rows.append(row(m, kw, imports["keyward"], "ms", goal=verdict("≤ 50 ms", statistics.median(imports["keyward"]) <= 50)))
+    rows.append(row(m, kw, imports["llmward"], "ms", goal=verdict("≤ 50 ms", statistics.median(imports["llmward"]) <= 50)))
     for lib in ("openai", "litellm"):
-        rows.append(row(m, LABELS[lib], imports[lib], "ms", ratios(lib, "keyward"), kw))
+        rows.append(row(m, LABELS[lib], imports[lib], "ms", ratios(lib, "llmward"), kw))
     m = "python: chat, sequential, p50"
-    rows.append(row(m, kw, series("keyward", "seq_p50"), "µs"))
+    rows.append(row(m, kw, series("llmward", "seq_p50"), "µs"))
     for lib in ("openai", "litellm"):
-        rows.append(row(m, LABELS[lib], series(lib, "seq_p50"), "µs", ratios(lib, "keyward", "seq_p50"), kw))
+        rows.append(row(m, LABELS[lib], series(lib, "seq_p50"), "µs", ratios(lib, "llmward", "seq_p50"), kw))
     m = "python: achat, 64 in flight, throughput"
     for lib, goal in (("openai", 10.0), ("litellm", 15.0)):
-        rs = ratios("keyward", lib, "rps")
-        rows.append(row(m, kw, series("keyward", "rps"), "req/s", rs, LABELS[lib],
+        rs = ratios("llmward", lib, "rps")
+        rows.append(row(m, kw, series("llmward", "rps"), "req/s", rs, LABELS[lib],
                         verdict(f"≥ {goal:.0f}×", statistics.median(rs) >= goal)))
     for lib in ("openai", "litellm"):
         rows.append(row(m, LABELS[lib], series(lib, "rps"), "req/s"))
     m = "python: peak RSS of the worker (import, chats, 64 in flight)"
-    rows.append(row(m, kw, series("keyward", "rss_mib"), "MiB"))
+    rows.append(row(m, kw, series("llmward", "rss_mib"), "MiB"))
     for lib in ("openai", "litellm"):
-        rows.append(row(m, LABELS[lib], series(lib, "rss_mib"), "MiB", ratios(lib, "keyward", "rss_mib"), kw))
+        rows.append(row(m, LABELS[lib], series(lib, "rss_mib"), "MiB", ratios(lib, "llmward", "rss_mib"), kw))
     notes = [
         f"- Python: {args.rounds} round(s); each library in its own worker process"
         + (", pinned to CPU 0 with the upstream on CPU 1" if pinned else ", not pinned")

@@ -1,5 +1,5 @@
-//! The Rust alternatives a user would pick instead of keyward, pointed at the same upstream and
-//! handed the same reqwest client (keyward's TLS path: ring, preconfigured rustls).
+//! The Rust alternatives a user would pick instead of llmward, pointed at the same upstream and
+//! handed the same reqwest client (llmward's TLS path: ring, preconfigured rustls).
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -36,7 +36,7 @@ pub struct AsyncOpenAi {
 
 impl AsyncOpenAi {
     pub fn new(base: &str, http: reqwest::Client) -> AsyncOpenAi {
-        // Keyless on loopback, like keyward's compatible provider; async-openai still sends a
+        // Keyless on loopback, like llmward's compatible provider; async-openai still sends a
         // Bearer header, whose value does not matter here.
         let config = OpenAIConfig::new().with_api_base(base).with_api_key("none");
         AsyncOpenAi {
@@ -149,7 +149,7 @@ impl Genai {
         Ok(Genai {
             client,
             target,
-            // Asks for usage in streams, as keyward and the floor do.
+            // Asks for usage in streams, as llmward and the floor do.
             stream_options: ChatOptions::default().with_capture_usage(true),
         })
     }

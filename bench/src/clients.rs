@@ -1,12 +1,12 @@
 //! The clients under test, each sending one chat request (or stream) and checking the answer.
 //!
-//! Every one is handed a `reqwest::Client` built by `keyward_core::build_client` (ring,
+//! Every one is handed a `reqwest::Client` built by `llmward_core::build_client` (ring,
 //! preconfigured rustls, HTTP/1.1), so TLS set-up and connection pooling are the same for all.
 
 use std::time::{Duration, Instant};
 
-use keyward::openai::OpenAi;
-use keyward::{ChatRequest, HttpOptions, Provider, StreamEvent};
+use llmward::openai::OpenAi;
+use llmward::{ChatRequest, HttpOptions, Provider, StreamEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::upstream::ECHO_TEXT;
@@ -19,7 +19,7 @@ pub const USER: &str = "Why is the sky blue?";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Floor,
-    Keyward,
+    Llmward,
     Routed,
     AsyncOpenAi,
     Genai,
@@ -32,8 +32,8 @@ impl Kind {
             // has its own floor.
             Kind::Floor if cfg!(feature = "alternatives") => "floor, alternatives build",
             Kind::Floor => "floor (reqwest + serde_json)",
-            Kind::Keyward => "keyward direct",
-            Kind::Routed => "keyward routed",
+            Kind::Llmward => "llmward direct",
+            Kind::Routed => "llmward routed",
             Kind::AsyncOpenAi => "async-openai",
             Kind::Genai => "genai",
         }
@@ -42,7 +42,7 @@ impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "floor" => Kind::Floor,
-            "keyward" => Kind::Keyward,
+            "llmward" => Kind::Llmward,
             "routed" => Kind::Routed,
             "async-openai" => Kind::AsyncOpenAi,
             "genai" => Kind::Genai,
@@ -53,7 +53,7 @@ impl Kind {
     pub fn arg(self) -> &'static str {
         match self {
             Kind::Floor => "floor",
-            Kind::Keyward => "keyward",
+            Kind::Llmward => "llmward",
             Kind::Routed => "routed",
             Kind::AsyncOpenAi => "async-openai",
             Kind::Genai => "genai",
@@ -62,7 +62,7 @@ impl Kind {
 
     /// The kinds this build can run.
     pub fn available() -> Vec<Kind> {
-        let mut kinds = vec![Kind::Floor, Kind::Keyward, Kind::Routed];
+        let mut kinds = vec![Kind::Floor, Kind::Llmward, Kind::Routed];
         if cfg!(feature = "alternatives") {
             kinds.push(Kind::AsyncOpenAi);
             kinds.push(Kind::Genai);
@@ -83,7 +83,7 @@ pub struct StreamTiming {
 // ---- the floor: what a careful user writes by hand with reqwest + serde_json ----
 
 #[derive(Serialize)]
-// Field order follows keyward's encoding (alphabetical), so the bytes are identical.
+// Field order follows llmward's encoding (alphabetical), so the bytes are identical.
 struct FloorMessage<'a> {
     content: &'a str,
     role: &'a str,
@@ -125,13 +125,13 @@ fn floor_body(stream: bool) -> Res<Vec<u8>> {
     .map_err(|e| format!("floor: encoding: {e}"))
 }
 
-/// The floor's request body (for the byte comparison with keyward's).
+/// The floor's request body (for the byte comparison with llmward's).
 pub fn floor_request_bytes(stream: bool) -> Res<Vec<u8>> {
     floor_body(stream)
 }
 
 #[derive(Deserialize)]
-#[allow(dead_code)] // Fields are parsed for parity with what keyward extracts.
+#[allow(dead_code)] // Fields are parsed for parity with what llmward extracts.
 struct FloorFunction {
     name: String,
     #[serde(default)]
@@ -200,7 +200,7 @@ struct FloorResponse {
     usage: Option<FloorUsage>,
 }
 
-/// What the floor extracts from an answer: the same facts keyward's ChatResponse carries.
+/// What the floor extracts from an answer: the same facts llmward's ChatResponse carries.
 #[allow(dead_code)]
 struct FloorAnswer {
     id: Option<String>,
@@ -424,7 +424,7 @@ impl Floor {
 #[allow(clippy::large_enum_variant)]
 enum Inner {
     Floor(Floor),
-    Keyward(OpenAi),
+    Llmward(OpenAi),
     Routed(crate::router::Routed),
     #[cfg(feature = "alternatives")]
     AsyncOpenAi(crate::alternatives::AsyncOpenAi),
@@ -440,8 +440,8 @@ pub struct Client {
     expected_stream: String,
 }
 
-/// The request keyward and the router send.
-pub fn keyward_request() -> Res<ChatRequest> {
+/// The request llmward and the router send.
+pub fn llmward_request() -> Res<ChatRequest> {
     ChatRequest::builder(MODEL)
         .system(SYSTEM)
         .user(USER)
@@ -450,14 +450,14 @@ pub fn keyward_request() -> Res<ChatRequest> {
 }
 
 pub fn http_client() -> Res<reqwest::Client> {
-    keyward_core::build_client(&HttpOptions::new()).map_err(|e| format!("build_client: {e}"))
+    llmward_core::build_client(&HttpOptions::new()).map_err(|e| format!("build_client: {e}"))
 }
 
-pub fn keyward_provider(base: &str, name: &str) -> Res<OpenAi> {
+pub fn llmward_provider(base: &str, name: &str) -> Res<OpenAi> {
     OpenAi::compatible(base)
         .name(name)
         .build()
-        .map_err(|e| format!("keyward: {e}"))
+        .map_err(|e| format!("llmward: {e}"))
 }
 
 impl Client {
@@ -469,7 +469,7 @@ impl Client {
                 http: http_client()?,
                 url: format!("{base}/chat/completions"),
             }),
-            Kind::Keyward => Inner::Keyward(keyward_provider(&base, "local")?),
+            Kind::Llmward => Inner::Llmward(llmward_provider(&base, "local")?),
             Kind::Routed => Inner::Routed(crate::router::Routed::single(&base)?),
             #[cfg(feature = "alternatives")]
             Kind::AsyncOpenAi => {
@@ -485,7 +485,7 @@ impl Client {
         Ok(Client {
             kind,
             inner,
-            request: keyward_request()?,
+            request: llmward_request()?,
             expected_stream: expected_stream.to_owned(),
         })
     }
@@ -495,7 +495,7 @@ impl Client {
         Ok(Client {
             kind: Kind::Routed,
             inner: Inner::Routed(crate::router::Routed::failover(upstream)?),
-            request: keyward_request()?,
+            request: llmward_request()?,
             expected_stream: String::new(),
         })
     }
@@ -510,10 +510,10 @@ impl Client {
                 }
                 answer.text
             }
-            Inner::Keyward(p) => p
+            Inner::Llmward(p) => p
                 .chat(&self.request)
                 .await
-                .map_err(|e| format!("keyward: {e}"))?
+                .map_err(|e| format!("llmward: {e}"))?
                 .text(),
             Inner::Routed(r) => r.chat(&self.request).await?,
             #[cfg(feature = "alternatives")]
@@ -551,16 +551,16 @@ impl Client {
         let start = Instant::now();
         let (text, timing) = match &self.inner {
             Inner::Floor(f) => f.stream(start).await?,
-            Inner::Keyward(p) => {
+            Inner::Llmward(p) => {
                 let s = p
                     .chat_stream(&self.request)
                     .await
-                    .map_err(|e| format!("keyward: {e}"))?;
-                read_keyward_stream(s, start, "keyward").await?
+                    .map_err(|e| format!("llmward: {e}"))?;
+                read_llmward_stream(s, start, "llmward").await?
             }
             Inner::Routed(r) => {
                 let s = r.chat_stream(&self.request).await?;
-                read_keyward_stream(s, start, "keyward routed").await?
+                read_llmward_stream(s, start, "llmward routed").await?
             }
             #[cfg(feature = "alternatives")]
             Inner::AsyncOpenAi(c) => c.stream(start).await?,
@@ -580,14 +580,14 @@ impl Client {
     pub async fn open_stream(&self) -> Res<Box<dyn Send>> {
         match &self.inner {
             Inner::Floor(f) => f.open_stream().await,
-            Inner::Keyward(p) => {
+            Inner::Llmward(p) => {
                 let s = p
                     .chat_stream(&self.request)
                     .await
-                    .map_err(|e| format!("keyward: {e}"))?;
-                hold_keyward_stream(s).await
+                    .map_err(|e| format!("llmward: {e}"))?;
+                hold_llmward_stream(s).await
             }
-            Inner::Routed(r) => hold_keyward_stream(r.chat_stream(&self.request).await?).await,
+            Inner::Routed(r) => hold_llmward_stream(r.chat_stream(&self.request).await?).await,
             #[cfg(feature = "alternatives")]
             Inner::AsyncOpenAi(c) => c.open_stream().await,
             #[cfg(feature = "alternatives")]
@@ -596,8 +596,8 @@ impl Client {
     }
 }
 
-async fn read_keyward_stream(
-    mut s: keyward::ChatStream,
+async fn read_llmward_stream(
+    mut s: llmward::ChatStream,
     start: Instant,
     who: &str,
 ) -> Res<(String, StreamTiming)> {
@@ -629,13 +629,13 @@ async fn read_keyward_stream(
     ))
 }
 
-async fn hold_keyward_stream(mut s: keyward::ChatStream) -> Res<Box<dyn Send>> {
+async fn hold_llmward_stream(mut s: llmward::ChatStream) -> Res<Box<dyn Send>> {
     loop {
         match s.next().await {
             Some(Ok(StreamEvent::TextDelta(t))) if !t.is_empty() => return Ok(Box::new(s)),
             Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(format!("keyward: {e}")),
-            None => return Err("keyward: stream ended early".to_owned()),
+            Some(Err(e)) => return Err(format!("llmward: {e}")),
+            None => return Err("llmward: stream ended early".to_owned()),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! keyward's benchmark: keyward against the floor (raw reqwest + serde_json) and against the
+//! llmward's benchmark: llmward against the floor (raw reqwest + serde_json) and against the
 //! Rust alternatives, on a loopback upstream running in its own process.
 //!
 //! ```text
@@ -8,7 +8,7 @@
 //! bench --upstream                                        the upstream process (internal)
 //! bench --mem-child KIND URL N                            the memory client process (internal)
 //! ```
-//! KIND is floor, keyward, routed, async-openai or genai. See bench/README.md.
+//! KIND is floor, llmward, routed, async-openai or genai. See bench/README.md.
 
 #[cfg(feature = "alternatives")]
 mod alternatives;
@@ -24,12 +24,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clients::{Client, Kind, Res};
-use keyward::Provider;
+use llmward::Provider;
 use measure::{Round, Sizes};
 use report::{Goal, Row};
 
 /// Set in the re-executed, pinned process.
-const PINNED_ENV: &str = "KEYWARD_BENCH_PINNED";
+const PINNED_ENV: &str = "LLMWARD_BENCH_PINNED";
 
 struct Options {
     smoke: bool,
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Some("--one") => report_err(one(&args[1..])),
         Some("-h" | "--help") => {
             println!(
-                "usage: bench [--smoke] [--rounds N] [--rows FILE] [--no-pin] [--alternatives-only]\n       bench --one KIND [--requests N] [--stream]\nKIND: floor, keyward, routed, async-openai, genai"
+                "usage: bench [--smoke] [--rounds N] [--rows FILE] [--no-pin] [--alternatives-only]\n       bench --one KIND [--requests N] [--stream]\nKIND: floor, llmward, routed, async-openai, genai"
             );
             ExitCode::SUCCESS
         }
@@ -169,7 +169,7 @@ fn orchestrate(opts: Options) -> Res<()> {
     let url = upstream.url.clone();
     let mut kinds = Kind::available();
     if opts.alternatives_only {
-        kinds.retain(|k| !matches!(k, Kind::Keyward | Kind::Routed));
+        kinds.retain(|k| !matches!(k, Kind::Llmward | Kind::Routed));
     }
     let rt = runtime()?;
 
@@ -177,7 +177,7 @@ fn orchestrate(opts: Options) -> Res<()> {
     let notes = vec![
         placement,
         "client runtime: tokio current-thread; HTTP/1.1 on loopback; every client uses \
-         keyward_core::build_client (ring, preconfigured rustls)"
+         llmward_core::build_client (ring, preconfigured rustls)"
             .to_owned(),
         body_note,
         format!(
@@ -302,9 +302,9 @@ const FLOOR_REF: &str = if cfg!(feature = "alternatives") {
     "floor"
 };
 const FLOOR_1: &str = "floor: 1 request";
-const DIRECT_1: &str = "keyward direct: 1 request";
-const FAILOVER: &str = "keyward routed: failover 503 → 200";
-const RETRY: &str = "keyward routed: 429 Retry-After: 0, retried";
+const DIRECT_1: &str = "llmward direct: 1 request";
+const FAILOVER: &str = "llmward routed: failover 503 → 200";
+const RETRY: &str = "llmward routed: 429 Retry-After: 0, retried";
 
 /// Per-round derived numbers: what a fallback costs over a direct call.
 fn derive(r: &mut Round) {
@@ -321,7 +321,7 @@ fn rows(kinds: &[Kind], sizes: Sizes) -> Vec<Row> {
     let floor = Kind::Floor.label().to_owned();
     let vs_floor = |metric: &'static str| Some((metric, floor.clone(), FLOOR_REF));
     let goal_for = |kind: Kind, g: Goal| match kind {
-        Kind::Keyward | Kind::Routed => g,
+        Kind::Llmward | Kind::Routed => g,
         _ => Goal::None,
     };
     let mut rows = Vec::new();
@@ -394,7 +394,7 @@ fn rows(kinds: &[Kind], sizes: Sizes) -> Vec<Row> {
         reference,
         goal,
     };
-    if !kinds.contains(&Kind::Keyward) {
+    if !kinds.contains(&Kind::Llmward) {
         return with_memory(rows, kinds, sizes);
     }
     rows.push(fb(FLOOR_1, None, Goal::None));
@@ -419,7 +419,7 @@ fn rows(kinds: &[Kind], sizes: Sizes) -> Vec<Row> {
     ] {
         rows.push(fb(
             name,
-            Some(("fallback", DIRECT_1.to_owned(), "keyward direct: 1 request")),
+            Some(("fallback", DIRECT_1.to_owned(), "llmward direct: 1 request")),
             Goal::RatioMax(2.0),
         ));
         rows.push(fb(
@@ -449,7 +449,7 @@ fn with_memory(mut rows: Vec<Row>, kinds: &[Kind], sizes: Sizes) -> Vec<Row> {
     let floor = Kind::Floor.label().to_owned();
     let vs_floor = |metric: &'static str| Some((metric, floor.clone(), FLOOR_REF));
     let goal_for = |kind: Kind, g: Goal| match kind {
-        Kind::Keyward | Kind::Routed => g,
+        Kind::Llmward | Kind::Routed => g,
         _ => Goal::None,
     };
     let mem: &'static str = if sizes.open_streams == 1000 {
@@ -470,23 +470,23 @@ fn with_memory(mut rows: Vec<Row>, kinds: &[Kind], sizes: Sizes) -> Vec<Row> {
     rows
 }
 
-/// Sends one keyward chat and one stream to a recording upstream and compares the bodies with
+/// Sends one llmward chat and one stream to a recording upstream and compares the bodies with
 /// the floor's.
 async fn check_request_bytes() -> Res<String> {
-    let up = keyward_testkit::Upstream::start().await;
-    up.set_handler(keyward_testkit::openai::handler());
-    let provider = clients::keyward_provider(&format!("{}/v1", up.url()), "local")?;
-    let request = clients::keyward_request()?;
+    let up = llmward_testkit::Upstream::start().await;
+    up.set_handler(llmward_testkit::openai::handler());
+    let provider = clients::llmward_provider(&format!("{}/v1", up.url()), "local")?;
+    let request = clients::llmward_request()?;
     provider
         .chat(&request)
         .await
-        .map_err(|e| format!("keyward: {e}"))?;
+        .map_err(|e| format!("llmward: {e}"))?;
     let mut s = provider
         .chat_stream(&request)
         .await
-        .map_err(|e| format!("keyward: {e}"))?;
+        .map_err(|e| format!("llmward: {e}"))?;
     while let Some(ev) = s.next().await {
-        ev.map_err(|e| format!("keyward: {e}"))?;
+        ev.map_err(|e| format!("llmward: {e}"))?;
     }
     let recorded = up.requests();
     up.shutdown();
@@ -500,7 +500,7 @@ async fn check_request_bytes() -> Res<String> {
     let floor_stream = clients::floor_request_bytes(true)?;
     if chat.body[..] == floor_chat[..] && stream.body[..] == floor_stream[..] {
         return Ok(format!(
-            "request bodies: the floor sends byte-identical bodies to keyward's ({} and {} bytes), \
+            "request bodies: the floor sends byte-identical bodies to llmward's ({} and {} bytes), \
              encoding them per request",
             floor_chat.len(),
             floor_stream.len()
@@ -512,16 +512,16 @@ async fn check_request_bytes() -> Res<String> {
     };
     if same_json(&chat.body, &floor_chat) && same_json(&stream.body, &floor_stream) {
         // serde_json's preserve_order (turned on by a dependency of the alternatives) changes
-        // keyward's key order, not its content.
+        // llmward's key order, not its content.
         return Ok(format!(
-            "request bodies: the floor sends the same JSON as keyward ({} and {} bytes; key order \
+            "request bodies: the floor sends the same JSON as llmward ({} and {} bytes; key order \
              differs in this build), encoding it per request",
             floor_chat.len(),
             floor_stream.len()
         ));
     }
     Err(format!(
-        "the floor's request bodies differ from keyward's:\n keyward: {}\n floor:   {}\n keyward: {}\n floor:   {}",
+        "the floor's request bodies differ from llmward's:\n llmward: {}\n floor:   {}\n llmward: {}\n floor:   {}",
         String::from_utf8_lossy(&chat.body),
         String::from_utf8_lossy(&floor_chat),
         String::from_utf8_lossy(&stream.body),
@@ -532,7 +532,7 @@ async fn check_request_bytes() -> Res<String> {
 /// `--one KIND [--requests N] [--stream]`: N sequential calls of one client kind after a
 /// 20-call warm-up, against an upstream child process (not traced by valgrind).
 fn one(args: &[String]) -> Res<()> {
-    const USAGE: &str = "usage: --one KIND [--requests N] [--stream]   (KIND: floor, keyward, routed, \
+    const USAGE: &str = "usage: --one KIND [--requests N] [--stream]   (KIND: floor, llmward, routed, \
                          async-openai, genai; or a fallback call: failover, retry429, \
                          floor-failover, floor-retry429)";
     let mut it = args.iter();

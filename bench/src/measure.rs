@@ -185,7 +185,7 @@ pub fn stream20_text() -> String {
 /// Returns p50s in µs keyed by variant name.
 pub async fn fallbacks(upstream: &str, sizes: Sizes) -> Res<Vec<(String, f64)>> {
     let floor = Client::new(Kind::Floor, upstream, "", "")?;
-    let direct = Client::new(Kind::Keyward, upstream, "", "")?;
+    let direct = Client::new(Kind::Llmward, upstream, "", "")?;
     let fail_url = format!("{upstream}/fail503/v1/chat/completions");
     let r429_url = format!("{upstream}/r429zero/v1/chat/completions");
     let floor429 = Client::new(Kind::Floor, upstream, "", "")?;
@@ -195,9 +195,9 @@ pub async fn fallbacks(upstream: &str, sizes: Sizes) -> Res<Vec<(String, f64)>> 
         "floor: 1 request",
         "floor: 503, then 200 by hand",
         "floor: 429, then 200 by hand",
-        "keyward direct: 1 request",
-        "keyward routed: failover 503 → 200",
-        "keyward routed: 429 Retry-After: 0, retried",
+        "llmward direct: 1 request",
+        "llmward routed: failover 503 → 200",
+        "llmward routed: 429 Retry-After: 0, retried",
     ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let total = sizes.warmup.min(20) + sizes.failover;

@@ -1,8 +1,8 @@
-//! "keyward routed": the facade's Router with one route (and two for failover).
+//! "llmward routed": the facade's Router with one route (and two for failover).
 
-use keyward::{ChatRequest, ChatStream, Route, Router};
+use llmward::{ChatRequest, ChatStream, Route, Router};
 
-use crate::clients::{MODEL, Res, keyward_provider};
+use crate::clients::{MODEL, Res, llmward_provider};
 
 pub struct Routed {
     router: Router,
@@ -11,7 +11,7 @@ pub struct Routed {
 impl Routed {
     /// One route to `base`, the request's model as its alias.
     pub fn single(base: &str) -> Res<Routed> {
-        let provider = keyward_provider(base, "local")?;
+        let provider = llmward_provider(base, "local")?;
         let router = Router::builder()
             .route(Route::new("local", provider, MODEL).alias(MODEL))
             .build()
@@ -23,8 +23,8 @@ impl Routed {
     /// failing one is always tried first. The failure threshold is raised so the 503 route
     /// never leaves rotation: every call measures a real failover, not a skipped route.
     pub fn failover(upstream: &str) -> Res<Routed> {
-        let failing = keyward_provider(&format!("{upstream}/fail503/v1"), "failing")?;
-        let healthy = keyward_provider(&format!("{upstream}/v1"), "healthy")?;
+        let failing = llmward_provider(&format!("{upstream}/fail503/v1"), "failing")?;
+        let healthy = llmward_provider(&format!("{upstream}/v1"), "healthy")?;
         let router = Router::builder()
             .route(Route::new("failing", failing, MODEL).alias(MODEL))
             .route(Route::new("healthy", healthy, MODEL).alias(MODEL).tier(1))
@@ -39,7 +39,7 @@ impl Routed {
             .router
             .chat(request)
             .await
-            .map_err(|e| format!("keyward routed: {e}"))?
+            .map_err(|e| format!("llmward routed: {e}"))?
             .text())
     }
 
@@ -47,6 +47,6 @@ impl Routed {
         self.router
             .chat_stream(request)
             .await
-            .map_err(|e| format!("keyward routed: {e}"))
+            .map_err(|e| format!("llmward routed: {e}"))
     }
 }

@@ -1,4 +1,4 @@
-//! The upstream process (`bench --upstream`): keyward-testkit's loopback server with the
+//! The upstream process (`bench --upstream`): llmward-testkit's loopback server with the
 //! OpenAI echo handler, recording off, and a few path-based behaviours the measurements need.
 //! It prints its URL on stdout and exits when its stdin closes (its parent is gone).
 
@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use keyward_testkit::{Recorded, Reply, Upstream, openai};
+use llmward_testkit::{Recorded, Reply, Upstream, openai};
 
 /// Text pieces of a `/stream20/` answer: 20 content chunks.
 pub const STREAM20_PIECES: [&str; 20] = [
@@ -39,7 +39,7 @@ pub const ECHO_TEXT: &str = "Hello from testkit";
 pub const SLOW_FIRST: &str = "Hello";
 
 fn wants_stream(rec: &Recorded) -> bool {
-    // Both keyward and the floor encode compactly; the alternatives too.
+    // Both llmward and the floor encode compactly; the alternatives too.
     let b = &rec.body[..];
     b.windows(13).any(|w| w == b"\"stream\":true")
 }

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_anthropic::fuzz::error(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| llmward_anthropic::fuzz::error(data));

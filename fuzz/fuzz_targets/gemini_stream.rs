@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_gemini::fuzz::stream(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| llmward_gemini::fuzz::stream(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_openai::fuzz::error(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| llmward_openai::fuzz::error(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_core::fuzz::redact(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| llmward_core::fuzz::redact(data));

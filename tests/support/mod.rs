@@ -1,5 +1,5 @@
 //! Shared by `tests/suite.rs` and `tests/cross_provider.rs`: one [`Wire`] per provider — its
-//! answers, streams and errors built with keyward-testkit's builders, and a strict reader of the
+//! answers, streams and errors built with llmward-testkit's builders, and a strict reader of the
 //! request bodies it receives — so the scenarios themselves assert unified results once.
 //!
 //! The readers ([`Wire::read`]) are where each API's request rules live: the fields it
@@ -7,19 +7,19 @@
 //! a request would be rejected, and otherwise normalize it into a [`Sent`] the scenarios compare.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use keyward::anthropic::Anthropic;
-use keyward::gemini::Gemini;
-use keyward::openai::OpenAi;
-use keyward::{ApiKey, ErrorKind, Provider};
-use keyward_testkit::{Recorded, Reply, Upstream, anthropic, gemini, openai, sse};
+use llmward::anthropic::Anthropic;
+use llmward::gemini::Gemini;
+use llmward::openai::OpenAi;
+use llmward::{ApiKey, ErrorKind, Provider};
+use llmward_testkit::{Recorded, Reply, Upstream, anthropic, gemini, openai, sse};
 use serde_json::{Map, Value, json};
 
 /// The request id the scenarios put in the response header of providers that send one.
 pub const REQUEST_ID: &str = "req_suite_0001";
 
-/// Tokens billed for one answer, in the unified meaning (see `keyward::Usage`).
+/// Tokens billed for one answer, in the unified meaning (see `llmward::Usage`).
 #[derive(Clone, Copy, Debug)]
 pub struct Billed {
     /// Every prompt token billed.
@@ -34,7 +34,7 @@ pub struct Billed {
     pub reasoning: u64,
 }
 
-/// A provider error as its API sends it, and what keyward must make of it.
+/// A provider error as its API sends it, and what llmward must make of it.
 pub struct ErrorCase {
     /// The HTTP status the error must carry; `None` for an error inside a 200 body.
     pub status: Option<u16>,
@@ -60,13 +60,14 @@ pub trait Wire: 'static {
     const NAME: &'static str;
     /// The model the scenarios ask for.
     const MODEL: &'static str;
-    /// The key the provider is built with (a canary: it must never show in an error).
-    const KEY: &'static str;
+    /// The key the provider is built with: a canary derived from the printed canary seed
+    /// (`llmward_testkit::canary`); it must never show in an error.
+    fn key() -> &'static str;
     /// The response header carrying the provider's request id, if the API sends one.
     const REQUEST_ID_HEADER: Option<&'static str>;
-    /// Whether the API gives tool calls ids (Gemini 2.5 does not; keyward makes them up).
+    /// Whether the API gives tool calls ids (Gemini 2.5 does not; llmward makes them up).
     const CALL_IDS: bool;
-    /// Whether the API takes images by https URL (Gemini does not, and keyward never fetches).
+    /// Whether the API takes images by https URL (Gemini does not, and llmward never fetches).
     const IMAGE_URLS: bool;
     /// Whether the API signs its reasoning.
     const SIGNED_REASONING: bool;
@@ -435,7 +436,10 @@ impl OpenAiWire {
 impl Wire for OpenAiWire {
     const NAME: &'static str = "openai";
     const MODEL: &'static str = "gpt-4.1-mini";
-    const KEY: &'static str = "sk-proj-SUITEcanary0123456789abcdefABCDEF";
+    fn key() -> &'static str {
+        static KEY: OnceLock<String> = OnceLock::new();
+        KEY.get_or_init(|| llmward_testkit::canary::key("sk-proj-", "suite-openai"))
+    }
     const REQUEST_ID_HEADER: Option<&'static str> = Some("x-request-id");
     const CALL_IDS: bool = true;
     const IMAGE_URLS: bool = true;
@@ -447,7 +451,7 @@ impl Wire for OpenAiWire {
         Arc::new(
             OpenAi::builder()
                 .base_url(format!("{}/v1", up.url()))
-                .api_key(key(Self::KEY))
+                .api_key(key(Self::key()))
                 .build()
                 .unwrap(),
         )
@@ -589,7 +593,7 @@ impl Wire for OpenAiWire {
             ErrorKind::Auth => (
                 401,
                 "invalid_api_key",
-                format!("Incorrect API key provided: {}.", Self::KEY),
+                format!("Incorrect API key provided: {}.", Self::key()),
             ),
             ErrorKind::PermissionDenied => (
                 403,
@@ -910,7 +914,10 @@ fn anthropic_id(id: &str, what: &str) {
 impl Wire for AnthropicWire {
     const NAME: &'static str = "anthropic";
     const MODEL: &'static str = "claude-sonnet-4-5";
-    const KEY: &'static str = "sk-ant-api03-SUITEcanary-0123456789abcdefABCDEF";
+    fn key() -> &'static str {
+        static KEY: OnceLock<String> = OnceLock::new();
+        KEY.get_or_init(|| llmward_testkit::canary::key("sk-ant-api03-", "suite-anthropic"))
+    }
     const REQUEST_ID_HEADER: Option<&'static str> = Some("request-id");
     const CALL_IDS: bool = true;
     const IMAGE_URLS: bool = true;
@@ -922,7 +929,7 @@ impl Wire for AnthropicWire {
         Arc::new(
             Anthropic::builder()
                 .base_url(up.url())
-                .api_key(key(Self::KEY))
+                .api_key(key(Self::key()))
                 .build()
                 .unwrap(),
         )
@@ -1018,7 +1025,7 @@ impl Wire for AnthropicWire {
             ErrorKind::Auth => (
                 401,
                 "authentication_error",
-                format!("invalid x-api-key {}", Self::KEY),
+                format!("invalid x-api-key {}", Self::key()),
             ),
             ErrorKind::PermissionDenied => (
                 403,
@@ -1404,7 +1411,10 @@ impl GeminiWire {
 impl Wire for GeminiWire {
     const NAME: &'static str = "gemini";
     const MODEL: &'static str = "gemini-2.5-flash";
-    const KEY: &'static str = "AIzaSyCSUITEcanary0123456789abcdefGHIJK";
+    fn key() -> &'static str {
+        static KEY: OnceLock<String> = OnceLock::new();
+        KEY.get_or_init(|| llmward_testkit::canary::key("AIza", "suite-gemini"))
+    }
     const REQUEST_ID_HEADER: Option<&'static str> = None;
     const CALL_IDS: bool = false;
     const IMAGE_URLS: bool = false;
@@ -1416,7 +1426,7 @@ impl Wire for GeminiWire {
         Arc::new(
             Gemini::builder()
                 .base_url(format!("{}/v1beta", up.url()))
-                .api_key(key(Self::KEY))
+                .api_key(key(Self::key()))
                 .build()
                 .unwrap(),
         )
@@ -1911,11 +1921,11 @@ impl Wire for GeminiWire {
 pub mod hostile {
     use std::sync::Arc;
 
-    use keyward::anthropic::Anthropic;
-    use keyward::gemini::Gemini;
-    use keyward::openai::OpenAi;
-    use keyward::{HttpOptions, KeySource, Provider};
-    use keyward_testkit::{Recorded, Reply, anthropic, gemini, openai, sse};
+    use llmward::anthropic::Anthropic;
+    use llmward::gemini::Gemini;
+    use llmward::openai::OpenAi;
+    use llmward::{HttpOptions, KeySource, Provider};
+    use llmward_testkit::{Recorded, Reply, anthropic, gemini, openai, sse};
     use serde_json::{Value, json};
 
     use super::{AnthropicWire, GeminiWire, OpenAiWire, Wire};
@@ -1932,7 +1942,7 @@ pub mod hostile {
             root: &str,
             key: Option<Arc<dyn KeySource>>,
             http: HttpOptions,
-        ) -> keyward::Result<Arc<dyn Provider>>;
+        ) -> llmward::Result<Arc<dyn Provider>>;
         /// A rejected key, the provider's message being `message`.
         fn auth_error(message: &str) -> Reply;
         /// This API's error body for HTTP `status`, the provider's message being `message`.
@@ -1974,7 +1984,7 @@ pub mod hostile {
             root: &str,
             key: Option<Arc<dyn KeySource>>,
             http: HttpOptions,
-        ) -> keyward::Result<Arc<dyn Provider>> {
+        ) -> llmward::Result<Arc<dyn Provider>> {
             let builder = OpenAi::builder().base_url(format!("{root}/v1")).http(http);
             let built = with_key(builder, key, |b, k| b.key_source(k)).build()?;
             Ok(Arc::new(built))
@@ -2028,7 +2038,7 @@ pub mod hostile {
             root: &str,
             key: Option<Arc<dyn KeySource>>,
             http: HttpOptions,
-        ) -> keyward::Result<Arc<dyn Provider>> {
+        ) -> llmward::Result<Arc<dyn Provider>> {
             let builder = Anthropic::builder().base_url(root).http(http);
             let built = with_key(builder, key, |b, k| b.key_source(k)).build()?;
             Ok(Arc::new(built))
@@ -2089,13 +2099,13 @@ pub mod hostile {
     }
 
     impl Hostile for GeminiWire {
-        const KEY_PREFIX: &'static str = "AIzaSy";
+        const KEY_PREFIX: &'static str = "AIza";
 
         fn build(
             root: &str,
             key: Option<Arc<dyn KeySource>>,
             http: HttpOptions,
-        ) -> keyward::Result<Arc<dyn Provider>> {
+        ) -> llmward::Result<Arc<dyn Provider>> {
             let builder = Gemini::builder()
                 .base_url(format!("{root}/v1beta"))
                 .http(http);
@@ -2159,32 +2169,20 @@ pub mod hostile {
         }
     }
 
-    /// The runs of 4 characters of `key` found in `text`, leaving out runs that lie wholly
-    /// inside the key's public `prefix`. Empty means nothing of the secret leaked.
-    pub fn key_runs_in(text: &str, key: &str, prefix: &str) -> Vec<String> {
-        let key = key.as_bytes();
-        let skip = if key.starts_with(prefix.as_bytes()) {
-            prefix.len()
-        } else {
-            0
-        };
-        let mut found = Vec::new();
-        for start in 0..key.len().saturating_sub(3) {
-            if start + 4 <= skip {
-                continue;
-            }
-            let run = String::from_utf8_lossy(&key[start..start + 4]).into_owned();
-            if text.contains(&run) && !found.contains(&run) {
-                found.push(run);
-            }
-        }
-        found
+    /// The spans of `text` where `key` is found by llmward's one redaction rule (the whole key,
+    /// a run of 8 characters of its secret part, or a masked form). Empty means nothing of the
+    /// secret leaked.
+    pub fn key_runs_in(text: &str, key: &str) -> Vec<String> {
+        llmward_core::redact::secret_spans(text, key)
+            .into_iter()
+            .map(|span| text[span].to_owned())
+            .collect()
     }
 }
 
 /// Fault load over real HTTP: loopback upstreams speaking each API that fail a share of the
 /// attempts they receive, in ways drawn per request from a seeded PRNG, and a driver pushing
-/// calls through a [`keyward::Router`] over them. Shared by tests/load_faults.rs and
+/// calls through a [`llmward::Router`] over them. Shared by tests/load_faults.rs and
 /// examples/load_rss.rs (which runs the upstreams in another process).
 pub mod load {
     use std::collections::HashMap;
@@ -2192,12 +2190,12 @@ pub mod load {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use keyward::router::SplitMix64;
-    use keyward::{
+    use llmward::router::SplitMix64;
+    use llmward::{
         ApiKey, ChatRequest, ErrorKind, HttpOptions, KeySource, Provider, Route, Router, StaticKey,
         StreamEvent,
     };
-    use keyward_testkit::{Recorded, Reply, Upstream};
+    use llmward_testkit::{Recorded, Reply, Upstream};
 
     use super::hostile::Hostile;
     use super::{AnthropicWire, GeminiWire, OpenAiWire, Wire};
@@ -2469,7 +2467,7 @@ pub mod load {
 
     fn provider<W: Hostile>(url: &str, shape: &Shape) -> Arc<dyn Provider> {
         let key: Arc<dyn KeySource> = Arc::new(StaticKey::new(
-            ApiKey::new(W::KEY.to_owned()).unwrap().with_label("load"),
+            ApiKey::new(W::key().to_owned()).unwrap().with_label("load"),
         ));
         W::build(url, Some(key), http_options(shape)).unwrap()
     }
