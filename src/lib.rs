@@ -5,20 +5,52 @@
 //! key: a small allowlisted dependency tree, keys that stay secret in memory and on the wire,
 //! and errors and events that never leak them.
 //!
+//! A router in front of three providers, falling back from OpenAI to Anthropic and, when both
+//! fail, to a self-hosted model on loopback:
+//!
 //! ```no_run
-//! use llmward::{openai::OpenAi, ApiKey, ChatRequest, Provider};
+//! use llmward::{anthropic::Anthropic, openai::OpenAi, ApiKey, ChatRequest, Provider, Route, Router};
 //!
 //! # async fn demo() -> llmward::Result<()> {
 //! let openai = OpenAi::builder().api_key(ApiKey::from_env("OPENAI_API_KEY")?).build()?;
-//! let request = ChatRequest::builder("gpt-4.1-mini")
+//! let claude = Anthropic::builder().api_key(ApiKey::from_env("ANTHROPIC_API_KEY")?).build()?;
+//! let local = OpenAi::compatible("http://127.0.0.1:11434/v1").build()?; // keyless on loopback
+//!
+//! let router = Router::builder()
+//!     .route(Route::new("primary", openai, "gpt-4.1-mini").alias("default"))
+//!     .route(Route::new("backup", claude, "claude-haiku-4-5").alias("default"))
+//!     .route(Route::new("internal", local, "llama3.1:8b").alias("default").tier(1))
+//!     .on_event(|event| eprintln!("{event}"))
+//!     .build()?;
+//!
+//! let request = ChatRequest::builder("default")
 //!     .system("Be brief.")
 //!     .user("Why is the sky blue?")
 //!     .build()?;
-//! let answer = openai.chat(&request).await?;
+//! let answer = router.chat(&request).await?;
 //! println!("{} (answered by {})", answer.text(), answer.provider());
+//!
+//! let mut stream = router.chat_stream(&request).await?;
+//! while let Some(event) = stream.next().await {
+//!     if let llmward::StreamEvent::TextDelta(text) = event? {
+//!         print!("{text}");
+//!     }
+//! }
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A provider works on its own too (`openai.chat(&request)`): the router is itself a
+//! [`Provider`], so agent code sees one trait and a router can be a route of another router.
+//!
+//! # How the router decides
+//!
+//! A request names an alias; the router sends it to the first healthy route of that alias (by
+//! tier, then declaration order or weight). Errors the caller must fix are returned at once;
+//! a transient error with no wait is retried on the same route at once; otherwise the call
+//! moves, without sleeping, to another route that can serve it, and waits (backoff or
+//! Retry-After, within one deadline) only when none can. The full rules, cooldowns, stream
+//! fallback and budgets: [the router's documentation](router#what-happens-on-a-failure).
 //!
 //! # Features
 //!

@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong, in terms a caller (or a router) can act on.
 ///
 /// The mapping from each provider's statuses and error bodies to these kinds is the same for
-/// every provider; see the crate documentation.
+/// every provider; see [the crate documentation](crate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -4,14 +4,14 @@
 //! Everything is a thin layer over the Rust providers and router:
 //!
 //! - Arguments (OpenAI-style message and tool dicts) are converted and checked on the calling
-//!   thread ([`convert`]); a wrong type is a `TypeError`, a wrong value a `ValueError`.
-//! - Requests run as tasks on one shared tokio runtime ([`runtime`]), created on first use and
+//!   thread (`convert`); a wrong type is a `TypeError`, a wrong value a `ValueError`.
+//! - Requests run as tasks on one shared tokio runtime (`runtime`), created on first use and
 //!   rebuilt in a forked child (providers rebuild their connection pools there too).
 //! - Blocking calls release the GIL and wait in short slices so Ctrl-C interrupts them; the
 //!   interrupted request is dropped, which cancels it.
-//! - Async calls return an awaitable ([`aio`]) whose result is handed to the event loop
+//! - Async calls return an awaitable (`aio`) whose result is handed to the event loop
 //!   through a socket it watches: tokio threads never wait for the GIL.
-//! - Errors become one Python exception class per `ErrorKind` ([`errors`]), with the Rust
+//! - Errors become one Python exception class per `ErrorKind` (`errors`), with the Rust
 //!   error's redacted message.
 //!
 //! Keys are read by Rust from the variable or file the caller names and never become Python

@@ -244,7 +244,8 @@ impl Inner {
     }
 }
 
-/// A fallback router: one [`Provider`] in front of many routes. See the crate documentation.
+/// A fallback router: one [`Provider`] in front of many routes. How it picks a route and what it
+/// does on each kind of failure: [the crate documentation](crate#what-happens-on-a-failure).
 ///
 /// Cheap to clone (clones share everything: routes, budgets, cooldowns, events).
 #[derive(Clone)]
@@ -313,7 +314,7 @@ impl Router {
     }
 
     /// Sends `request` (whose model names an alias) to the first route that can answer it;
-    /// see the crate documentation for the decision procedure.
+    /// see [the crate documentation](crate#what-happens-on-a-failure) for the decision procedure.
     ///
     /// # Errors
     ///
