@@ -6,10 +6,30 @@ import os
 from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union, final
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "__version__",
+    "Provider",
+    "OpenAI",
+    "AzureOpenAI",
+    "OpenAICompatible",
+    "Anthropic",
+    "Gemini",
+    "Router",
+    "Route",
+    "Budget",
+    "ChatResponse",
+    "ToolCall",
+    "Usage",
+    "StreamEvent",
+    "Embeddings",
+    "Stream",
+    "AsyncStream",
+    "Call",
+    "_LoopWaker",
+]
 
 _T = TypeVar("_T")
 
@@ -35,6 +55,13 @@ class Call(Coroutine[Any, Any, _T]):
     def send(self, value: Any) -> Any: ...
     def throw(self, exc: Any, value: Any = ..., traceback: Any = ...) -> Any: ...
     def close(self) -> None: ...
+
+@final
+class _LoopWaker:
+    """Internal: the callable the asyncio event loop runs when llmward's socket is readable."""
+
+    def __call__(self) -> None:
+        """Resolves the asyncio futures of every call that finished."""
 
 @final
 class Usage:
@@ -195,6 +222,7 @@ class Embeddings:
         """The provider's request id."""
     def __len__(self) -> int: ...
 
+@disjoint_base
 class Provider:
     """Something that answers chat requests: a provider or a ``Router``."""
 
