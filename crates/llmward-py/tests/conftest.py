@@ -19,6 +19,14 @@ import llmward
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
+def pytest_sessionstart(session):
+    """scripts/test-python runs this suite against the installed wheel: with
+    LLMWARD_REQUIRE_INSTALLED set, a `llmward` imported from the source tree stops the run."""
+    source = ROOT / "crates" / "llmward-py" / "python"
+    if os.environ.get("LLMWARD_REQUIRE_INSTALLED") and source in pathlib.Path(llmward.__file__).resolve().parents:
+        pytest.exit(f"llmward was imported from the source tree ({llmward.__file__}), not the installed wheel", 2)
+
+
 def _canary_seed() -> int:
     env = os.environ.get("LLMWARD_CANARY_SEED")
     return int(env) if env else random.SystemRandom().randrange(2**63)
