@@ -2313,9 +2313,11 @@ pub mod load {
                 seed: 7,
                 mix: FaultMix::standard(),
                 max_attempts: 3,
-                route_timeout: Duration::from_millis(250),
-                idle_timeout: Duration::from_millis(150),
-                slow: Duration::from_secs(2),
+                // Far above any pause a busy machine causes (a healthy answer must never time
+                // out: the runs assert on it), and far below what a Slow or Stall fault holds.
+                route_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(2),
+                slow: Duration::from_secs(8),
                 retry_after: "0.005".into(),
                 failure_threshold: 5,
                 cooldown: Duration::from_millis(25),

@@ -46,6 +46,7 @@ pub mod retry_after;
 pub mod sse;
 mod stream;
 mod transport;
+pub mod wire;
 
 pub use error::{AttemptFailure, Error, ErrorKind, Result};
 pub use key::{ApiKey, AuthScheme, KeyFn, KeySource, RotatingKey, StaticKey};

@@ -352,6 +352,16 @@ pub trait StreamDecoder: Send + Unpin + 'static {
     }
 }
 
+impl StreamDecoder for Box<dyn StreamDecoder> {
+    fn event(&mut self, event: SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<bool> {
+        (**self).event(event, out)
+    }
+
+    fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        (**self).end(out)
+    }
+}
+
 /// Everything an SSE-backed [`ChatStream`] needs besides the decoder.
 #[derive(Debug)]
 pub struct SseSource {
@@ -428,13 +438,16 @@ struct SseDriver<D> {
 
 impl<D: StreamDecoder> SseDriver<D> {
     fn fail(&mut self, err: Error) {
-        let err = err.without_echoed_key(self.key.as_deref());
-        let err = if err.provider().is_none() {
-            err.with_provider(self.provider.clone())
+        // The instance's name, whatever the decoder put there.
+        let err = err
+            .without_echoed_key(self.key.as_deref())
+            .with_provider(self.provider.clone());
+        let err = if err.request_id().is_none() {
+            err.with_request_id(self.request_id.clone())
         } else {
             err
         };
-        self.error = Some(err.with_request_id(self.request_id.clone()));
+        self.error = Some(err.without_echoed_key(self.key.as_deref()));
         self.done = true;
     }
 

@@ -21,7 +21,7 @@
 //!
 //! The key is sent only in its header (`Authorization: Bearer`, or `api-key` for Azure),
 //! built once per key and marked sensitive; never in a URL. The base URL must be `https`
-//! unless it is loopback or explicitly allowed (see [`HttpOptions`]). Error messages from the
+//! unless it is loopback or explicitly allowed (see [`HttpOptions`](llmward_core::HttpOptions)). Error messages from the
 //! server are redacted against the key before they reach an [`Error`].
 #![forbid(unsafe_code)]
 
@@ -29,16 +29,13 @@ mod decode;
 mod encode;
 mod stream;
 
-use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-use llmward_core::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use llmward_core::header::HeaderMap;
+use llmward_core::wire::{ProviderBuilder, Wire, WireRequest};
 use llmward_core::{
-    ApiKey, Auth, AuthScheme, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse,
-    Error, ErrorKind, HttpOptions, HttpRequest, HttpResponse, KeySource, Provider, Result,
-    SseSource, StaticKey, Transport,
+    ApiKey, AuthScheme, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Error, ErrorKind,
+    Result, StreamDecoder,
 };
 
 pub use encode::{MaxTokensField, SystemRole};
@@ -76,65 +73,30 @@ enum Flavor {
     Azure { api_version: String },
 }
 
-/// A Chat Completions provider (OpenAI, Azure OpenAI, or an OpenAI-compatible server).
-#[derive(Clone)]
-pub struct OpenAi {
-    name: Arc<str>,
-    transport: Transport,
-    auth: Auth,
+/// The Chat Completions wire format with the settings of one service (its flavor and how
+/// requests are encoded). [`OpenAi`] sends it.
+#[derive(Clone, Debug)]
+pub struct ChatCompletions {
     flavor: Flavor,
     encode: encode::EncodeOptions,
-    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-impl fmt::Debug for OpenAi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAi")
-            .field("name", &self.name)
-            .field("base_url", &self.transport.base_url())
-            .field("flavor", &self.flavor)
-            .field("auth", &self.auth)
-            .finish_non_exhaustive()
-    }
+llmward_core::http_provider! {
+    /// A Chat Completions provider (OpenAI, Azure OpenAI, or an OpenAI-compatible server).
+    pub struct OpenAi(ChatCompletions);
 }
 
 /// Builds an [`OpenAi`] provider.
 #[must_use]
+#[derive(Debug)]
 pub struct OpenAiBuilder {
-    name: String,
-    base_url: String,
-    key: Option<Arc<dyn KeySource>>,
-    key_required: bool,
-    auth_header: HeaderName,
-    auth_scheme: AuthScheme,
-    http: HttpOptions,
-    flavor: Flavor,
-    encode: encode::EncodeOptions,
-    headers: Vec<(String, String)>,
-}
-
-impl fmt::Debug for OpenAiBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiBuilder")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .field("key", &self.key)
-            .field("flavor", &self.flavor)
-            .finish_non_exhaustive()
-    }
+    common: ProviderBuilder<ChatCompletions>,
 }
 
 impl OpenAi {
     fn with(name: &str, base_url: &str, flavor: Flavor, key_required: bool) -> OpenAiBuilder {
         let official = flavor != Flavor::Compatible;
-        OpenAiBuilder {
-            name: name.to_owned(),
-            base_url: base_url.to_owned(),
-            key: None,
-            key_required,
-            auth_header: AUTHORIZATION,
-            auth_scheme: AuthScheme::Bearer,
-            http: HttpOptions::new(),
+        let wire = ChatCompletions {
             flavor,
             encode: encode::EncodeOptions {
                 max_tokens_field: if official {
@@ -150,7 +112,9 @@ impl OpenAi {
                 include_usage: true,
                 send_reasoning_content: false,
             },
-            headers: Vec::new(),
+        };
+        OpenAiBuilder {
+            common: ProviderBuilder::new(name, base_url, wire).key_required(key_required),
         }
     }
 
@@ -175,23 +139,15 @@ impl OpenAi {
     /// `/openai/deployments/{model}/chat/completions?api-version=…`, so a request's model is
     /// the deployment name; the key goes in the `api-key` header.
     pub fn azure(endpoint: impl Into<String>) -> OpenAiBuilder {
-        let mut b = Self::with(
-            "azure",
-            &endpoint.into(),
-            Flavor::Azure {
-                api_version: "2024-10-21".into(),
-            },
-            true,
-        );
-        b.auth_header = HeaderName::from_static("api-key");
-        b.auth_scheme = AuthScheme::Plain;
-        b
+        let flavor = Flavor::Azure {
+            api_version: "2024-10-21".into(),
+        };
+        let b = Self::with("azure", &endpoint.into(), flavor, true);
+        b.auth_header("api-key", AuthScheme::Plain)
     }
 
     fn preset(name: &str, url: &str) -> OpenAiBuilder {
-        let mut b = Self::with(name, url, Flavor::Compatible, true);
-        b.name = name.to_owned();
-        b
+        Self::with(name, url, Flavor::Compatible, true)
     }
 
     /// Groq.
@@ -207,9 +163,7 @@ impl OpenAi {
     /// DeepSeek (sends reasoning back as `reasoning_content`, which its thinking mode needs
     /// with tools).
     pub fn deepseek() -> OpenAiBuilder {
-        let mut b = Self::preset("deepseek", presets::DEEPSEEK);
-        b.encode.send_reasoning_content = true;
-        b
+        Self::preset("deepseek", presets::DEEPSEEK).send_reasoning_content(true)
     }
 
     /// OpenRouter.
@@ -249,79 +203,49 @@ impl OpenAi {
 }
 
 impl OpenAiBuilder {
-    /// Sets the key. Defaults to none (a [`Config`](ErrorKind::Config) error at build time for
-    /// services that need one). llmward never reads a key from the environment by itself.
-    pub fn api_key(mut self, key: ApiKey) -> Self {
-        self.key = Some(Arc::new(StaticKey::new(key)));
-        self
-    }
-
-    /// Sets where keys come from; asked on every request, so keys rotate without a rebuild.
-    pub fn key_source(mut self, source: Arc<dyn KeySource>) -> Self {
-        self.key = Some(source);
-        self
-    }
-
-    /// Sets the base URL (the part before `/chat/completions`). Defaults to the preset's.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-
-    /// Sets the instance name shown in responses, errors and events. Defaults to the preset's
-    /// (`"openai"`, `"azure"`, `"groq"`, `"openai-compatible"`, ...).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Sets connection, timeout, size and TLS options. Defaults to [`HttpOptions::new`].
-    pub fn http(mut self, options: HttpOptions) -> Self {
-        self.http = options;
-        self
-    }
+    llmward_core::common_builder_methods!();
 
     /// Sets the Azure `api-version` query parameter. Defaults to `2024-10-21`; ignored for
     /// other services.
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
-        if let Flavor::Azure { api_version } = &mut self.flavor {
+        if let Flavor::Azure { api_version } = &mut self.common.wire.flavor {
             *api_version = version.into();
         }
         self
     }
 
-    /// Sets the header and scheme the key is sent with. Defaults to `Authorization: Bearer`
-    /// (`api-key` for Azure).
-    pub fn auth_header(mut self, header: &'static str, scheme: AuthScheme) -> Self {
-        self.auth_header = HeaderName::from_static(header);
-        self.auth_scheme = scheme;
+    /// Sets the header and scheme the key is sent with (a header name in any case; an
+    /// invalid one is a [`Config`](ErrorKind::Config) error at build time). Defaults to
+    /// `Authorization: Bearer` (`api-key` for Azure).
+    pub fn auth_header(mut self, header: impl Into<String>, scheme: AuthScheme) -> Self {
+        self.common = self.common.auth_header(header, scheme);
         self
     }
 
     /// Sets the token-limit field. Defaults to `max_completion_tokens` for OpenAI and Azure,
     /// `max_tokens` for compatible servers.
     pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
-        self.encode.max_tokens_field = field;
+        self.common.wire.encode.max_tokens_field = field;
         self
     }
 
     /// Sets the role of system prompts. Defaults to [`SystemRole::Auto`] for OpenAI and
     /// Azure, [`SystemRole::System`] for compatible servers.
     pub fn system_role(mut self, role: SystemRole) -> Self {
-        self.encode.system_role = role;
+        self.common.wire.encode.system_role = role;
         self
     }
 
     /// Asks for usage in streams (`stream_options.include_usage`). Defaults to true.
     pub fn stream_usage(mut self, on: bool) -> Self {
-        self.encode.include_usage = on;
+        self.common.wire.encode.include_usage = on;
         self
     }
 
     /// Sends earlier reasoning back as `reasoning_content`. Defaults to false (true for
     /// DeepSeek).
     pub fn send_reasoning_content(mut self, on: bool) -> Self {
-        self.encode.send_reasoning_content = on;
+        self.common.wire.encode.send_reasoning_content = on;
         self
     }
 
@@ -335,54 +259,16 @@ impl OpenAiBuilder {
         self.header("openai-project", id)
     }
 
-    /// Adds a non-secret header to every request (e.g. OpenRouter's `HTTP-Referer`).
-    /// Defaults to none. Put keys in [`api_key`](Self::api_key), never here.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
     /// Builds the provider.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`] when a key is required and missing, the base URL breaks the
     /// transport policy (plain `http` off loopback, credentials or a query in it), TLS or
-    /// proxy settings are invalid, or an extra header is malformed.
+    /// proxy settings are invalid, the auth header name is invalid, or an extra header is
+    /// malformed or would carry a key.
     pub fn build(self) -> Result<OpenAi> {
-        let name = self.name;
-        let auth = match self.key {
-            Some(source) => Auth::new(source, self.auth_header, self.auth_scheme),
-            None if self.key_required => {
-                return Err(Error::config(format!(
-                    "{name}: an API key is required (api_key or key_source)"
-                ))
-                .with_provider(&name));
-            }
-            None => Auth::none(),
-        };
-        let mut headers = Vec::with_capacity(self.headers.len());
-        for (k, v) in self.headers {
-            let k = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| Error::config(format!("{name}: invalid header name {k}")))?;
-            if k == AUTHORIZATION || k.as_str() == "api-key" {
-                return Err(Error::config(format!(
-                    "{name}: send keys with api_key, not as an extra header"
-                )));
-            }
-            let v = HeaderValue::from_str(&v)
-                .map_err(|_| Error::config(format!("{name}: invalid value for header {k}")))?;
-            headers.push((k, v));
-        }
-        let transport = Transport::new(&name, &self.base_url, self.http)?;
-        Ok(OpenAi {
-            name: name.into(),
-            transport,
-            auth,
-            flavor: self.flavor,
-            encode: self.encode,
-            headers,
-        })
+        self.common.build().map(OpenAi)
     }
 }
 
@@ -401,7 +287,7 @@ fn path_segment(model: &str) -> Result<&str> {
     Ok(model)
 }
 
-impl OpenAi {
+impl ChatCompletions {
     fn path(&self, endpoint: &str, model: &str) -> Result<String> {
         Ok(match &self.flavor {
             Flavor::Azure { api_version } => format!(
@@ -411,99 +297,60 @@ impl OpenAi {
             _ => endpoint.to_owned(),
         })
     }
-
-    async fn post(
-        &self,
-        path: String,
-        body: Vec<u8>,
-        deadline: Option<std::time::Duration>,
-    ) -> Result<(HttpResponse, Option<Arc<ApiKey>>)> {
-        let mut req = HttpRequest::json(path, body);
-        req.deadline = deadline;
-        for (k, v) in &self.headers {
-            req.headers.insert(k.clone(), v.clone());
-        }
-        let key = self
-            .auth
-            .apply(&mut req.headers)
-            .map_err(|e| e.with_provider(&*self.name))?;
-        let response = self.transport.send(req).await?;
-        if response.is_success() {
-            return Ok((response, key));
-        }
-        let (status, headers, body) = response.into_error_parts().await;
-        Err(
-            decode::http_error(status, &headers, &body, &self.name, key.as_deref())
-                .without_echoed_key(key.as_deref()),
-        )
-    }
 }
 
-#[async_trait]
-impl Provider for OpenAi {
-    fn name(&self) -> &str {
-        &self.name
-    }
+impl Wire for ChatCompletions {
+    const FAMILY: &'static str = decode::ORIGIN;
 
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
-        let body = encode::chat_body(request, &self.encode, false)
-            .map_err(|e| e.with_provider(&*self.name))?;
-        let path = self.path("chat/completions", &request.model)?;
-        let (response, key) = self.post(path, body, request.deadline).await?;
-        let request_id = decode::request_id(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| e.with_provider(&*self.name))?;
-        let key = key.as_deref();
-        decode::chat_response(&bytes, &self.name, &request.model, request_id, key)
-            .map(|r| r.without_echoed_key(key, &request.model))
-            .map_err(|e| e.without_echoed_key(key))
-    }
-
-    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
-        let body = encode::chat_body(request, &self.encode, true)
-            .map_err(|e| e.with_provider(&*self.name))?;
-        let path = self.path("chat/completions", &request.model)?;
-        let (response, key) = self.post(path, body, request.deadline).await?;
-        let request_id = decode::request_id(response.headers());
-        let decoder = stream::OpenAiStreamDecoder::new(
-            self.name.to_string(),
-            request_id.clone(),
-            key.clone(),
-        );
-        Ok(ChatStream::from_sse(
-            response,
-            self.transport.options(),
-            SseSource {
-                provider: self.name.to_string(),
-                model: request.model.clone(),
-                origin: decode::ORIGIN,
-                request_id,
-                key,
-            },
-            decoder,
+    fn chat_request(&self, request: &ChatRequest, stream: bool) -> Result<WireRequest> {
+        let body = encode::chat_body(request, &self.encode, stream)?;
+        Ok(WireRequest::new(
+            self.path("chat/completions", &request.model)?,
+            body,
         ))
     }
 
-    async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse> {
-        if request.inputs.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidRequest, "no inputs to embed")
-                .with_provider(&*self.name));
-        }
+    fn embed_request(&self, request: &EmbedRequest) -> Result<WireRequest> {
         let body = encode::embed_body(request)?;
-        let path = self.path("embeddings", &request.model)?;
-        let (response, _key) = self.post(path, body, request.deadline).await?;
-        let request_id = decode::request_id(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| e.with_provider(&*self.name))?;
-        decode::embed_response(&bytes, &self.name, &request.model, request_id)
+        Ok(WireRequest::new(
+            self.path("embeddings", &request.model)?,
+            body,
+        ))
     }
 
-    fn key_label(&self) -> Option<String> {
-        self.auth.label()
+    fn decode_chat(
+        &self,
+        request: &ChatRequest,
+        body: &[u8],
+        key: Option<&ApiKey>,
+    ) -> Result<ChatResponse> {
+        decode::chat_response(body, decode::ORIGIN, &request.model, None, key)
+    }
+
+    fn decode_embed(&self, request: &EmbedRequest, body: &[u8]) -> Result<EmbedResponse> {
+        decode::embed_response(body, decode::ORIGIN, &request.model, None)
+    }
+
+    fn decode_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        key: Option<&ApiKey>,
+    ) -> Error {
+        decode::http_error(status, headers, body, decode::ORIGIN, key)
+    }
+
+    fn request_id(&self, headers: &HeaderMap) -> Option<String> {
+        decode::request_id(headers)
+    }
+
+    fn stream(&self, _request: &ChatRequest, key: Option<Arc<ApiKey>>) -> Box<dyn StreamDecoder> {
+        Box::new(stream::OpenAiStreamDecoder::new(
+            decode::ORIGIN.to_owned(),
+            None,
+            key,
+        ))
     }
 }
 
