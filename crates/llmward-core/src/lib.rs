@@ -58,10 +58,16 @@ pub use request::{
 };
 pub use response::{ChatResponse, EmbedResponse, FinishReason, Usage};
 pub use stream::{Aggregator, ChatStream, SseSource, StreamDecoder, StreamEvent, parse_arguments};
+#[doc(hidden)]
+pub use transport::build_client;
 pub use transport::{
-    Auth, HttpOptions, HttpRequest, HttpResponse, Transport, build_client, check_base_url,
-    is_loopback_host,
+    Auth, HttpOptions, HttpRequest, HttpResponse, Transport, check_base_url, is_loopback_host,
 };
 
-/// Re-exported so provider crates name header types without depending on `http` directly.
-pub use reqwest::header;
+/// The header types the provider SPI ([`wire`]) speaks, so provider crates need no HTTP
+/// crate of their own.
+pub mod header {
+    pub use reqwest::header::{
+        ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    };
+}
