@@ -243,11 +243,18 @@ impl Error {
         self
     }
 
-    /// Drops the request id when it could be carrying `key` (a provider echoing the key as an
-    /// identifier); see [`crate::redact::identifier`].
+    /// Scrubs the error against `key` by the one redaction rule, whatever path built it: the
+    /// request id is dropped when the key is found in it ([`crate::redact::identifier`]) and
+    /// the message is redacted ([`crate::redact::redact`]). Every error an HTTP provider
+    /// returns passes through it.
     #[must_use]
     pub fn without_echoed_key(mut self, key: Option<&crate::ApiKey>) -> Self {
         self.inner.request_id = crate::redact::identifier(self.inner.request_id.take(), key);
+        if let (Some(key), Some(message)) = (key, self.inner.message.as_mut()) {
+            if crate::redact::contains_secret(message, key.expose()) {
+                *message = crate::redact::redact(message, Some(key));
+            }
+        }
         self
     }
 

@@ -56,21 +56,23 @@ impl ApiKey {
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the variable when it is unset,
     /// empty, not UTF-8, or holds a byte that cannot be in a header.
     pub fn from_env(var: &str) -> Result<Self> {
+        // A key typed where its variable's name belongs is never echoed.
+        let shown = crate::redact::shown_var_name(var);
         match std::env::var(var) {
             Ok(value) if value.is_empty() => Err(Error::config(format!(
-                "environment variable {var} is empty: set it to the API key"
+                "environment variable {shown} is empty: set it to the API key"
             ))),
             Ok(value) => Self::new(value).map_err(|e| {
                 Error::config(format!(
-                    "environment variable {var}: {}",
+                    "environment variable {shown}: {}",
                     e.message().unwrap_or("invalid key")
                 ))
             }),
             Err(std::env::VarError::NotPresent) => Err(Error::config(format!(
-                "environment variable {var} is not set: set it to the API key"
+                "environment variable {shown} is not set: set it to the API key"
             ))),
             Err(std::env::VarError::NotUnicode(_)) => Err(Error::config(format!(
-                "environment variable {var} is not valid UTF-8"
+                "environment variable {shown} is not valid UTF-8"
             ))),
         }
     }
@@ -86,7 +88,8 @@ impl ApiKey {
     /// to others (the message says how to fix it), is empty, or the key is invalid.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let shown = path.display();
+        // A key typed where its file's path belongs is never echoed.
+        let shown = crate::redact::shown_path(path);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -283,6 +286,29 @@ mod tests {
     use super::*;
 
     const CANARY: &str = "sk-canary-9f8e7d6c5b4a39281706";
+
+    /// Regression: a key typed where its variable's name or its file's path belongs was put
+    /// whole into the "not set" / "cannot read" message.
+    #[test]
+    fn a_key_given_as_a_name_or_path_is_never_echoed() {
+        let key = "sk-proj-Q7vLm2Xc9RtB4wKeZ8nP";
+        let err = ApiKey::from_env(key).unwrap_err();
+        assert!(
+            !crate::redact::contains_secret(&format!("{err} {err:?}"), key),
+            "{err}"
+        );
+        assert!(err.to_string().contains("looks like an API key"), "{err}");
+        let err = ApiKey::from_file(key).unwrap_err();
+        assert!(
+            !crate::redact::contains_secret(&format!("{err} {err:?}"), key),
+            "{err}"
+        );
+        let err = ApiKey::from_env("LLMWARD_TEST_SURELY_UNSET_NAME").unwrap_err();
+        assert!(
+            err.to_string().contains("LLMWARD_TEST_SURELY_UNSET_NAME"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn debug_never_shows_the_key() {

@@ -178,6 +178,48 @@ fn masked_start(text: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
     Some(i - lead)
 }
 
+/// Whether `text`, a value a caller gave where a name belongs (an environment variable name,
+/// a file path component), looks like a secret typed into the wrong argument: it starts with
+/// a [public prefix](PUBLIC_PREFIXES) followed by more, or it is 16 characters or longer and
+/// mixes capitals, small letters and digits, as random keys do and names seldom do.
+pub fn looks_like_secret(text: &str) -> bool {
+    let prefixed = PUBLIC_PREFIXES
+        .iter()
+        .any(|p| text.len() > p.len() + 3 && text.starts_with(p));
+    let mixed = text.len() >= 16
+        && text.bytes().any(|b| b.is_ascii_uppercase())
+        && text.bytes().any(|b| b.is_ascii_lowercase())
+        && text.bytes().any(|b| b.is_ascii_digit());
+    prefixed || mixed
+}
+
+/// How a caller-given environment variable name is shown in an error: as given when it is
+/// shaped like a variable name, else a phrase saying why not (the caller may have typed a key
+/// where its variable's name belongs, and errors never show keys).
+pub fn shown_var_name(name: &str) -> String {
+    let name_shaped = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if name_shaped && !looks_like_secret(name) {
+        name.to_owned()
+    } else {
+        "(the value given as a variable name looks like an API key, not a variable name)".to_owned()
+    }
+}
+
+/// How a caller-given file path is shown in an error: as given, unless a component of it
+/// [looks like a secret](looks_like_secret) (a key typed where its file's path belongs).
+pub fn shown_path(path: &std::path::Path) -> String {
+    let secret = path
+        .components()
+        .any(|c| looks_like_secret(&c.as_os_str().to_string_lossy()));
+    if secret {
+        "(the value given as a file path looks like an API key, not a path)".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// Redacts `message` against `key` by the rule in the [module documentation](self): every
 /// span where the key is found becomes `[REDACTED]`, nothing else changes, and the result is
 /// cut to 512 characters.
@@ -328,6 +370,30 @@ mod tests {
         assert_eq!(id("a\nb"), None);
         assert_eq!(id(&"x".repeat(257)), None);
         assert_eq!(identifier(None, Some(&k)), None);
+    }
+
+    #[test]
+    fn names_and_paths_that_look_like_keys_are_not_shown() {
+        assert_eq!(shown_var_name("OPENAI_API_KEY"), "OPENAI_API_KEY");
+        assert_eq!(
+            shown_var_name("OPENAI_API_KEY_2026_PROD"),
+            "OPENAI_API_KEY_2026_PROD"
+        );
+        for key in [
+            "sk-proj-Q7vLm2Xc9RtB4wKe",
+            "AIzaSyQ7vLm2Xc9RtB4wKe",
+            "gsk_Q7vLm2Xc9Rt",
+            "Q7vLm2Xc9RtB4wKeZZ",
+        ] {
+            let shown = shown_var_name(key);
+            assert!(!shown.contains(&key[key.len() - 8..]), "{shown}");
+            let shown = shown_path(std::path::Path::new(&format!("/etc/{key}")));
+            assert!(!shown.contains(&key[key.len() - 8..]), "{shown}");
+        }
+        assert_eq!(
+            shown_path(std::path::Path::new("/run/secrets/openai.key")),
+            "/run/secrets/openai.key"
+        );
     }
 
     #[test]

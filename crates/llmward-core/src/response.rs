@@ -170,6 +170,7 @@ impl ChatResponse {
     ) -> Self {
         self.id = crate::redact::identifier(self.id.take(), key);
         self.request_id = crate::redact::identifier(self.request_id.take(), key);
+        self.raw_finish_reason = crate::redact::identifier(self.raw_finish_reason.take(), key);
         let model = std::mem::take(&mut self.model);
         self.model = crate::redact::identifier(Some(model), key)
             .unwrap_or_else(|| requested_model.to_owned());

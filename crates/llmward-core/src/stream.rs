@@ -464,11 +464,18 @@ impl<D: StreamDecoder> SseDriver<D> {
                 Ok(false) => {}
                 Err(e) => self.fail(e),
             }
+            // Identifiers from the upstream are scrubbed here, whatever the decoder did.
+            let key = self.key.as_deref();
             for e in self.pending.iter_mut().skip(before) {
-                if let StreamEvent::Started { id, model } = e {
-                    let key = self.key.as_deref();
-                    *id = crate::redact::identifier(id.take(), key);
-                    *model = crate::redact::identifier(model.take(), key);
+                match e {
+                    StreamEvent::Started { id, model } => {
+                        *id = crate::redact::identifier(id.take(), key);
+                        *model = crate::redact::identifier(model.take(), key);
+                    }
+                    StreamEvent::Finish { raw, .. } => {
+                        *raw = crate::redact::identifier(raw.take(), key);
+                    }
+                    _ => {}
                 }
             }
         }

@@ -501,7 +501,10 @@ fn read_file(py: Python<'_>, path: &std::path::Path, what: &str) -> PyResult<Vec
     std::fs::read(path).map_err(|e| {
         errors::to_py(
             py,
-            &llmward::Error::config(format!("cannot read {what} {}: {e}", path.display())),
+            &llmward::Error::config(format!(
+                "cannot read {what} {}: {e}",
+                llmward::redact::shown_path(path)
+            )),
         )
     })
 }

@@ -89,3 +89,13 @@ def test_canary_never_shown(upstream, capfd, caplog):
     seen += [out, err, caplog.text]
     for text in seen:
         assert not secret_found(text, CANARY), text
+
+
+def test_a_key_given_as_a_variable_name_or_path_is_never_echoed():
+    # Regression: the whole key came back in "variable is not set" / "cannot read key file".
+    for kwargs in ({"api_key_env": CANARY}, {"api_key_file": CANARY}, {"api_key_file": "/tmp/" + CANARY}):
+        with pytest.raises(llmward.ConfigError) as info:
+            llmward.OpenAI(**kwargs)
+        shown = f"{info.value} {info.value!r} {info.value.args!r}"
+        assert not secret_found(shown, CANARY), shown
+        assert "looks like an API key" in shown
