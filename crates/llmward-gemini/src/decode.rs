@@ -3,26 +3,17 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use llmward_core::header::HeaderMap;
+use llmward_core::wire::{body_excerpt, nullable};
 use llmward_core::{
     Aggregator, ApiKey, ChatResponse, EmbedResponse, Error, ErrorKind, Result, retry_after,
 };
 
 use crate::encode::ORIGIN;
 use crate::stream::ChunkDecoder;
-
-/// `null` and a missing field both mean the type's default (Gemini omits empty lists; other
-/// producers send `null`).
-fn nullable<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
 
 /// One `GenerateContentResponse`: a whole answer, or one chunk of a stream.
 #[derive(Debug, Default, Deserialize)]
@@ -197,32 +188,29 @@ pub(crate) fn parse_chunk(bytes: &[u8]) -> Result<GenerateResponse> {
 }
 
 /// The whole answer of a non-streaming call, decoded with the same state machine as a stream
-/// so that a collected stream and this answer are equal.
+/// so that a collected stream and this answer are equal. The provider name is a placeholder
+/// (the family) that the caller replaces.
 pub(crate) fn chat_response(
     bytes: &[u8],
-    provider: &str,
     model: &str,
     key: Option<&ApiKey>,
 ) -> Result<ChatResponse> {
-    let inner = || -> Result<ChatResponse> {
-        let parsed = parse_chunk(bytes)?;
-        if let Some(status) = &parsed.error {
-            return Err(rpc_error(None, status, None, key));
-        }
-        if parsed.candidates.is_empty() && !is_blocked(&parsed) {
-            return Err(Error::protocol("Gemini answered without candidates"));
-        }
-        let mut events = VecDeque::new();
-        let mut decoder = ChunkDecoder::default();
-        decoder.chunk(parsed, &mut events, key)?;
-        decoder.finish_whole(&mut events);
-        let mut agg = Aggregator::new(provider, model, ORIGIN);
-        for event in events {
-            agg.push(event);
-        }
-        Ok(agg.finish(None))
-    };
-    inner().map_err(|e| e.with_provider(provider))
+    let parsed = parse_chunk(bytes)?;
+    if let Some(status) = &parsed.error {
+        return Err(rpc_error(None, status, None, key));
+    }
+    if parsed.candidates.is_empty() && !is_blocked(&parsed) {
+        return Err(Error::protocol("Gemini answered without candidates"));
+    }
+    let mut events = VecDeque::new();
+    let mut decoder = ChunkDecoder::default();
+    decoder.chunk(parsed, &mut events, key)?;
+    decoder.finish_whole(&mut events);
+    let mut agg = Aggregator::new(ORIGIN, model, ORIGIN);
+    for event in events {
+        agg.push(event);
+    }
+    Ok(agg.finish(None))
 }
 
 pub(crate) fn is_blocked(response: &GenerateResponse) -> bool {
@@ -254,33 +242,28 @@ struct Embedding {
     values: Vec<f32>,
 }
 
-/// A `batchEmbedContents` answer: one vector per input, in order.
-pub(crate) fn embed_response(
-    bytes: &[u8],
-    provider: &str,
-    model: &str,
-    inputs: usize,
-) -> Result<EmbedResponse> {
-    let parsed: BatchEmbedResponse = serde_json::from_slice(bytes)
-        .map_err(|e| json_error("Gemini embeddings", &e).with_provider(provider))?;
+/// A `batchEmbedContents` answer: one vector per input, in order (provider name as in
+/// [`chat_response`]).
+pub(crate) fn embed_response(bytes: &[u8], model: &str, inputs: usize) -> Result<EmbedResponse> {
+    let parsed: BatchEmbedResponse =
+        serde_json::from_slice(bytes).map_err(|e| json_error("Gemini embeddings", &e))?;
     if parsed.embeddings.len() != inputs {
         return Err(Error::protocol(format!(
             "Gemini returned {} embeddings for {inputs} inputs",
             parsed.embeddings.len()
-        ))
-        .with_provider(provider));
+        )));
     }
     let vectors = parsed.embeddings.into_iter().map(|e| e.values).collect();
-    Ok(EmbedResponse::new(provider, model, vectors))
+    Ok(EmbedResponse::new(ORIGIN, model, vectors))
 }
 
-/// Maps an error response (any non-2xx status) to an [`Error`]. A body that is not a
-/// `google.rpc.Status` still maps by its status, with a short excerpt (none for HTML).
+/// Maps an error response (any non-2xx status) to an [`Error`] (provider name as in
+/// [`chat_response`]). A body that is not a `google.rpc.Status` still maps by its status,
+/// with a short excerpt (none for HTML).
 pub(crate) fn http_error(
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
-    provider: &str,
     key: Option<&ApiKey>,
 ) -> Error {
     let parsed = match serde_json::from_slice::<ErrorBody>(body) {
@@ -296,23 +279,13 @@ pub(crate) fn http_error(
             let err = Error::new(kind, format!("HTTP {status} from Gemini"))
                 .with_status(status)
                 .with_retry_after(header_wait);
-            match excerpt(body) {
+            match body_excerpt(body).filter(|text| !text.starts_with('<')) {
                 Some(text) => err.with_provider_message(&text, key),
                 None => err,
             }
         }
     };
-    err.with_provider(provider)
-}
-
-/// Up to 200 characters of a non-JSON error body; none for an HTML page or an empty body.
-fn excerpt(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() || text.starts_with('<') {
-        return None;
-    }
-    Some(text.chars().take(200).collect())
+    err.with_provider(ORIGIN)
 }
 
 /// Maps a `google.rpc.Status` to an [`Error`]. `http` is the HTTP status, or `None` for an
@@ -443,13 +416,7 @@ mod tests {
     use serde_json::json;
 
     fn err(status: u16, body: Value) -> Error {
-        http_error(
-            status,
-            &HeaderMap::new(),
-            body.to_string().as_bytes(),
-            "gemini",
-            None,
-        )
+        http_error(status, &HeaderMap::new(), body.to_string().as_bytes(), None)
     }
 
     fn rpc(code: u16, status: &str, message: &str, details: Value) -> Value {
@@ -579,24 +546,24 @@ mod tests {
             "q",
             json!([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "48s"}]),
         );
-        let e = http_error(429, &h, body.to_string().as_bytes(), "g", None);
+        let e = http_error(429, &h, body.to_string().as_bytes(), None);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(48)));
-        let e = http_error(429, &h, b"{}", "g", None);
+        let e = http_error(429, &h, b"{}", None);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
     }
 
     #[test]
     fn non_json_bodies_map_by_status() {
         let html = b"<html><body>502 Bad Gateway secret</body></html>";
-        let e = http_error(502, &HeaderMap::new(), html, "g", None);
+        let e = http_error(502, &HeaderMap::new(), html, None);
         assert_eq!(e.kind(), ErrorKind::Server);
         assert!(!e.to_string().contains("secret"), "{e}");
-        let e = http_error(429, &HeaderMap::new(), b"  too many", "g", None);
+        let e = http_error(429, &HeaderMap::new(), b"  too many", None);
         assert_eq!(e.kind(), ErrorKind::RateLimited);
         assert_eq!(e.message(), Some("too many"));
-        let e = http_error(400, &HeaderMap::new(), b"", "g", None);
+        let e = http_error(400, &HeaderMap::new(), b"", None);
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
-        let e = http_error(503, &HeaderMap::new(), b"\xff\xfe{", "g", None);
+        let e = http_error(503, &HeaderMap::new(), b"\xff\xfe{", None);
         assert_eq!(e.kind(), ErrorKind::Overloaded);
     }
 
@@ -626,7 +593,6 @@ mod tests {
             400,
             &HeaderMap::new(),
             body.to_string().as_bytes(),
-            "g",
             Some(&key),
         );
         let shown = format!("{e} {e:?}");

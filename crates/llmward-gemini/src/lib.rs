@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Vertex AI takes the publisher base URL and an OAuth access token, which the caller's
-//! [`KeySource`] supplies (llmward mints no tokens):
+//! [`KeySource`](llmward_core::KeySource) supplies (llmward mints no tokens):
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -78,7 +78,8 @@
 //!
 //! The key is sent only in its header (`x-goog-api-key`, or `Authorization: Bearer` for
 //! Vertex), built once per key and marked sensitive; never as a `?key=` query. The base URL
-//! must be `https` unless it is loopback or explicitly allowed (see [`HttpOptions`]); model
+//! must be `https` unless it is loopback or explicitly allowed (see
+//! [`HttpOptions`](llmward_core::HttpOptions)); model
 //! names are checked so they stay one URL path segment. Error messages from the server are
 //! redacted against the key before they reach an [`Error`].
 #![forbid(unsafe_code)]
@@ -87,17 +88,13 @@ mod decode;
 mod encode;
 mod stream;
 
-use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_trait::async_trait;
-
-use llmward_core::header::{AUTHORIZATION, HeaderName};
+use llmward_core::header::HeaderMap;
+use llmward_core::wire::{ProviderBuilder, Wire, WireRequest};
 use llmward_core::{
-    ApiKey, Auth, AuthScheme, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse,
-    Error, ErrorKind, HttpOptions, HttpRequest, HttpResponse, KeySource, Provider, Result,
-    SseSource, StaticKey, Transport,
+    ApiKey, AuthScheme, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Error, Result,
+    StreamDecoder,
 };
 
 /// The Gemini Developer API base URL.
@@ -109,61 +106,37 @@ enum Flavor {
     Vertex,
 }
 
-/// A Gemini provider (the Developer API, or Vertex AI).
-#[derive(Clone)]
-pub struct Gemini {
-    name: Arc<str>,
-    transport: Transport,
-    auth: Auth,
+/// The Gemini `generateContent` wire format of one service (the Developer API or Vertex AI).
+/// [`Gemini`] sends it.
+#[derive(Clone, Debug)]
+pub struct GenerateContent {
     flavor: Flavor,
 }
 
-impl fmt::Debug for Gemini {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Gemini")
-            .field("name", &self.name)
-            .field("base_url", &self.transport.base_url())
-            .field("flavor", &self.flavor)
-            .field("auth", &self.auth)
-            .finish_non_exhaustive()
-    }
+llmward_core::http_provider! {
+    /// A Gemini provider (the Developer API, or Vertex AI).
+    pub struct Gemini(GenerateContent);
 }
 
 /// Builds a [`Gemini`] provider.
 #[must_use]
+#[derive(Debug)]
 pub struct GeminiBuilder {
-    name: String,
-    base_url: String,
-    key: Option<Arc<dyn KeySource>>,
-    http: HttpOptions,
-    flavor: Flavor,
-}
-
-impl fmt::Debug for GeminiBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GeminiBuilder")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .field("key", &self.key)
-            .field("flavor", &self.flavor)
-            .finish_non_exhaustive()
-    }
+    common: ProviderBuilder<GenerateContent>,
 }
 
 impl Gemini {
-    fn with(base_url: &str, flavor: Flavor) -> GeminiBuilder {
+    fn with(base_url: String, flavor: Flavor) -> GeminiBuilder {
         GeminiBuilder {
-            name: "gemini".to_owned(),
-            base_url: base_url.to_owned(),
-            key: None,
-            http: HttpOptions::new(),
-            flavor,
+            common: ProviderBuilder::new("gemini", base_url, GenerateContent { flavor }),
         }
     }
 
     /// The Gemini Developer API ([`DEFAULT_BASE_URL`]); the key goes in `x-goog-api-key`.
     pub fn builder() -> GeminiBuilder {
-        Self::with(DEFAULT_BASE_URL, Flavor::Developer)
+        let mut b = Self::with(DEFAULT_BASE_URL.to_owned(), Flavor::Developer);
+        b.common = b.common.auth_header("x-goog-api-key", AuthScheme::Plain);
+        b
     }
 
     /// Gemini on Vertex AI at a publisher base URL such as
@@ -171,177 +144,80 @@ impl Gemini {
     /// requests go to `{base}/models/{model}:generateContent`. The key source's value is sent
     /// as `Authorization: Bearer` (an OAuth access token the caller obtains and rotates).
     pub fn vertex(base_url: impl Into<String>) -> GeminiBuilder {
-        Self::with(&base_url.into(), Flavor::Vertex)
+        Self::with(base_url.into(), Flavor::Vertex)
     }
 }
 
 impl GeminiBuilder {
-    /// Sets the key (a Vertex access token for [`Gemini::vertex`]). Defaults to none, which is
-    /// a [`Config`](ErrorKind::Config) error at build time. llmward never reads a key from the
-    /// environment by itself.
-    pub fn api_key(mut self, key: ApiKey) -> Self {
-        self.key = Some(Arc::new(StaticKey::new(key)));
-        self
-    }
-
-    /// Sets where keys come from; asked on every request, so keys (and Vertex tokens) rotate
-    /// without a rebuild. Defaults to none.
-    pub fn key_source(mut self, source: Arc<dyn KeySource>) -> Self {
-        self.key = Some(source);
-        self
-    }
-
-    /// Sets the base URL (the part before `/models/...`). Defaults to [`DEFAULT_BASE_URL`], or
-    /// the URL given to [`Gemini::vertex`].
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-
-    /// Sets connection, timeout, size and TLS options. Defaults to [`HttpOptions::new`].
-    pub fn http(mut self, options: HttpOptions) -> Self {
-        self.http = options;
-        self
-    }
-
-    /// Sets the instance name shown in responses, errors and events. Defaults to `"gemini"`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
+    llmward_core::common_builder_methods!();
 
     /// Builds the provider.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] when no key is set, or the base URL breaks the transport policy
-    /// (plain `http` off loopback, credentials, a query or a fragment in it), or TLS or proxy
-    /// settings are invalid.
+    /// [`ErrorKind::Config`](llmward_core::ErrorKind::Config) when no key (or Vertex access
+    /// token) is set, the base URL breaks the transport policy (plain `http` off loopback,
+    /// credentials, a query or a fragment in it), TLS or proxy settings are invalid, or an
+    /// extra header is malformed or would carry a key.
     pub fn build(self) -> Result<Gemini> {
-        let name = self.name;
-        let Some(source) = self.key else {
-            return Err(Error::config(format!(
-                "{name}: an API key (or Vertex access token) is required: api_key or key_source"
-            ))
-            .with_provider(&name));
-        };
-        let auth = match self.flavor {
-            Flavor::Developer => Auth::new(
-                source,
-                HeaderName::from_static("x-goog-api-key"),
-                AuthScheme::Plain,
-            ),
-            Flavor::Vertex => Auth::new(source, AUTHORIZATION, AuthScheme::Bearer),
-        };
-        let transport = Transport::new(&name, &self.base_url, self.http)?;
-        Ok(Gemini {
-            name: name.into(),
-            transport,
-            auth,
-            flavor: self.flavor,
-        })
+        self.common.build().map(Gemini)
     }
 }
 
-impl Gemini {
-    async fn post(
-        &self,
-        path: String,
-        body: &serde_json::Value,
-        deadline: Option<Duration>,
-    ) -> Result<(HttpResponse, Option<Arc<ApiKey>>)> {
-        let bytes = serde_json::to_vec(body).map_err(|_| {
-            Error::new(ErrorKind::InvalidRequest, "request body cannot be encoded")
-                .with_provider(&*self.name)
-        })?;
-        let mut req = HttpRequest::json(path, bytes);
-        req.deadline = deadline;
-        let key = self
-            .auth
-            .apply(&mut req.headers)
-            .map_err(|e| e.with_provider(&*self.name))?;
-        let response = self.transport.send(req).await?;
-        if response.is_success() {
-            return Ok((response, key));
-        }
-        let (status, headers, body) = response.into_error_parts().await;
-        Err(decode::http_error(
-            status,
-            &headers,
-            &body,
-            &self.name,
-            key.as_deref(),
-        ))
-    }
-
-    fn model_path(&self, model: &str, method: &str) -> Result<String> {
-        let segment = encode::model_segment(model).map_err(|e| e.with_provider(&*self.name))?;
-        Ok(format!("models/{segment}:{method}"))
-    }
+/// `models/{model}:{method}`, the model checked so that it stays one path segment.
+fn model_path(model: &str, method: &str) -> Result<String> {
+    Ok(format!("models/{}:{method}", encode::model_segment(model)?))
 }
 
-#[async_trait]
-impl Provider for Gemini {
-    fn name(&self) -> &str {
-        &self.name
+impl Wire for GenerateContent {
+    const FAMILY: &'static str = encode::ORIGIN;
+
+    fn chat_request(&self, request: &ChatRequest, stream: bool) -> Result<WireRequest> {
+        let method = if stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let path = model_path(&request.model, method)?;
+        WireRequest::json(path, &encode::chat_body(request)?)
     }
 
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
-        let path = self.model_path(&request.model, "generateContent")?;
-        let body = encode::chat_body(request).map_err(|e| e.with_provider(&*self.name))?;
-        let (response, key) = self.post(path, &body, request.deadline).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| e.with_provider(&*self.name))?;
-        let key = key.as_deref();
-        decode::chat_response(&bytes, &self.name, &request.model, key)
-            .map(|r| r.without_echoed_key(key, &request.model))
-    }
-
-    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
-        let path = self.model_path(&request.model, "streamGenerateContent?alt=sse")?;
-        let body = encode::chat_body(request).map_err(|e| e.with_provider(&*self.name))?;
-        let (response, key) = self.post(path, &body, request.deadline).await?;
-        let decoder = stream::GeminiStreamDecoder::new(key.clone());
-        Ok(ChatStream::from_sse(
-            response,
-            self.transport.options(),
-            SseSource {
-                provider: self.name.to_string(),
-                model: request.model.clone(),
-                origin: encode::ORIGIN,
-                request_id: None,
-                key,
-            },
-            decoder,
-        ))
-    }
-
-    async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse> {
+    fn embed_request(&self, request: &EmbedRequest) -> Result<WireRequest> {
         if self.flavor == Flavor::Vertex {
             return Err(Error::unsupported(
                 "Vertex AI serves Gemini embeddings through its predict API, which llmward does \
                  not speak; use the Gemini Developer API",
-            )
-            .with_provider(&*self.name));
+            ));
         }
-        if request.inputs.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidRequest, "no inputs to embed")
-                .with_provider(&*self.name));
-        }
-        let path = self.model_path(&request.model, "batchEmbedContents")?;
-        let body = encode::embed_body(request).map_err(|e| e.with_provider(&*self.name))?;
-        let (response, _key) = self.post(path, &body, request.deadline).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| e.with_provider(&*self.name))?;
-        decode::embed_response(&bytes, &self.name, &request.model, request.inputs.len())
+        let path = model_path(&request.model, "batchEmbedContents")?;
+        WireRequest::json(path, &encode::embed_body(request)?)
     }
 
-    fn key_label(&self) -> Option<String> {
-        self.auth.label()
+    fn decode_chat(
+        &self,
+        request: &ChatRequest,
+        body: &[u8],
+        key: Option<&ApiKey>,
+    ) -> Result<ChatResponse> {
+        decode::chat_response(body, &request.model, key)
+    }
+
+    fn decode_embed(&self, request: &EmbedRequest, body: &[u8]) -> Result<EmbedResponse> {
+        decode::embed_response(body, &request.model, request.inputs.len())
+    }
+
+    fn decode_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        key: Option<&ApiKey>,
+    ) -> Error {
+        decode::http_error(status, headers, body, key)
+    }
+
+    fn stream(&self, _request: &ChatRequest, key: Option<Arc<ApiKey>>) -> Box<dyn StreamDecoder> {
+        Box::new(stream::GeminiStreamDecoder::new(key))
     }
 }
 
@@ -350,6 +226,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use llmward_core::{ErrorKind, Provider};
 
     #[test]
     fn build_needs_a_key_and_a_safe_base_url() {
@@ -388,14 +265,14 @@ pub mod fuzz {
 
     /// A 200 `generateContent` or embeddings body.
     pub fn response(data: &[u8]) {
-        let _ = crate::decode::chat_response(data, "fuzz", "model", None);
-        let _ = crate::decode::embed_response(data, "fuzz", "model", 2);
+        let _ = crate::decode::chat_response(data, "model", None);
+        let _ = crate::decode::embed_response(data, "model", 2);
     }
 
     /// An error body under a status taken from the first byte.
     pub fn error(data: &[u8]) {
         let status = 400 + u16::from(data.first().copied().unwrap_or(0)) % 200;
-        let err = crate::decode::http_error(status, &HeaderMap::new(), data, "fuzz", None);
+        let err = crate::decode::http_error(status, &HeaderMap::new(), data, None);
         let _ = err.to_string();
     }
 

@@ -348,7 +348,7 @@ mod tests {
     }
 
     fn whole(body: &Value) -> Result<ChatResponse> {
-        decode::chat_response(body.to_string().as_bytes(), "gemini", "m", None)
+        decode::chat_response(body.to_string().as_bytes(), "m", None)
     }
 
     fn chunk(parts: Value, finish: Option<&str>) -> Value {
