@@ -19,6 +19,18 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    /// The same reason with an [`Other`](FinishReason::Other) value dropped (left empty) when
+    /// `key` is found in it: the raw value is an identifier from the upstream.
+    #[must_use]
+    pub fn without_echoed_key(self, key: Option<&crate::ApiKey>) -> Self {
+        match self {
+            FinishReason::Other(raw) => {
+                FinishReason::Other(crate::redact::identifier(Some(raw), key).unwrap_or_default())
+            }
+            known => known,
+        }
+    }
+
     /// `"stop"`, `"length"`, `"tool_calls"`, `"content_filter"` or the raw value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -171,6 +183,8 @@ impl ChatResponse {
         self.id = crate::redact::identifier(self.id.take(), key);
         self.request_id = crate::redact::identifier(self.request_id.take(), key);
         self.raw_finish_reason = crate::redact::identifier(self.raw_finish_reason.take(), key);
+        self.finish_reason =
+            std::mem::replace(&mut self.finish_reason, FinishReason::Stop).without_echoed_key(key);
         let model = std::mem::take(&mut self.model);
         self.model = crate::redact::identifier(Some(model), key)
             .unwrap_or_else(|| requested_model.to_owned());

@@ -472,8 +472,10 @@ impl<D: StreamDecoder> SseDriver<D> {
                         *id = crate::redact::identifier(id.take(), key);
                         *model = crate::redact::identifier(model.take(), key);
                     }
-                    StreamEvent::Finish { raw, .. } => {
+                    StreamEvent::Finish { reason, raw } => {
                         *raw = crate::redact::identifier(raw.take(), key);
+                        *reason = std::mem::replace(reason, crate::FinishReason::Stop)
+                            .without_echoed_key(key);
                     }
                     _ => {}
                 }
