@@ -1,23 +1,15 @@
 //! Anthropic response bodies and error bodies -> llmward types (pure, no I/O).
 
 use llmward_core::header::HeaderMap;
+use llmward_core::wire::{body_excerpt, header_id, nullable};
 use llmward_core::{
     ApiKey, ChatResponse, ContentPart, Error, ErrorKind, FinishReason, ReasoningPart, ToolCall,
     Usage,
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::ORIGIN;
-
-/// Treats `null` like a missing field (serde's `default` alone rejects `null`).
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
 
 /// A content block, in a response body or a stream's `content_block_start`.
 #[derive(Deserialize)]
@@ -173,14 +165,9 @@ pub(crate) fn finish_reason(raw: &str) -> FinishReason {
     }
 }
 
-/// The `request-id` response header, when present and printable.
-pub(crate) fn request_id_header(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+/// The `request-id` response header.
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
+    header_id(headers, &["request-id"])
 }
 
 /// A `tool_use` block's input: absent means no arguments.
@@ -194,41 +181,29 @@ pub(crate) fn tool_input(input: Option<Value>) -> Value {
 /// Decodes a successful (2xx) `/v1/messages` body.
 ///
 /// Text blocks that follow each other are joined (as a stream's deltas are), empty text blocks
-/// and unsigned empty thinking blocks are skipped, unknown block types are skipped.
+/// and unsigned empty thinking blocks are skipped, unknown block types are skipped. The
+/// provider name and header request id are the caller's to set.
 pub(crate) fn response(
-    provider: &str,
     requested_model: &str,
     body: &[u8],
-    request_id: Option<String>,
     key: Option<&ApiKey>,
 ) -> Result<ChatResponse, Error> {
-    let parsed: MessageBody = serde_json::from_slice(body).map_err(|_| {
-        Error::protocol("the response body is not an Anthropic message")
-            .with_provider(provider)
-            .with_request_id(request_id.clone())
-    })?;
+    let not_a_message = || Error::protocol("the response body is not an Anthropic message");
+    let parsed: MessageBody = serde_json::from_slice(body).map_err(|_| not_a_message())?;
     if parsed.error.is_some() || parsed.kind.as_deref() == Some("error") {
         let error = parsed.error.unwrap_or_default();
-        let request_id = request_id.or(parsed.request_id);
-        return Err(from_error_object(provider, None, &error, key)
-            .with_status(200)
-            .with_request_id(request_id));
+        return Err(from_error_object(None, &error, key).with_request_id(parsed.request_id));
     }
     // Every field defaults, so `{}` would parse: an answer must say it is a message.
     if parsed.kind.as_deref() != Some("message") && parsed.content.is_empty() {
-        return Err(
-            Error::protocol("the response body is not an Anthropic message")
-                .with_provider(provider)
-                .with_request_id(request_id),
-        );
+        return Err(not_a_message());
     }
     let model = parsed
         .model
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| requested_model.to_owned());
-    let mut out = ChatResponse::new(provider, model);
+    let mut out = ChatResponse::new(ORIGIN, model);
     out.id = parsed.id;
-    out.request_id = request_id;
     for block in parsed.content {
         match block {
             Block::Text { text } => {
@@ -281,15 +256,14 @@ pub(crate) fn response(
 }
 
 /// Maps a non-2xx response to an [`Error`]: by the body's error type when it has one, else by
-/// status. The provider's message is redacted against `key`.
+/// status. The provider's message is redacted against `key`; the header request id wins over
+/// the body's.
 pub(crate) fn error_response(
-    provider: &str,
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
     key: Option<&ApiKey>,
 ) -> Error {
-    let header_id = request_id_header(headers);
     let retry_after = llmward_core::retry_after::from_headers(headers);
     let (error, body_id) = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(parsed) => {
@@ -307,15 +281,14 @@ pub(crate) fn error_response(
             None,
         ),
     };
-    from_error_object(provider, Some(status), &error, key)
+    from_error_object(Some(status), &error, key)
         .with_status(status)
-        .with_request_id(header_id.or(body_id))
+        .with_request_id(request_id(headers).or(body_id))
         .with_retry_after(retry_after)
 }
 
 /// Builds the error for an Anthropic error object (an HTTP error body or an `error` event).
 pub(crate) fn from_error_object(
-    provider: &str,
     status: Option<u16>,
     error: &WireError,
     key: Option<&ApiKey>,
@@ -330,7 +303,7 @@ pub(crate) fn from_error_object(
         (true, None) => "Anthropic error".to_owned(),
     };
     Error::new(kind, "")
-        .with_provider(provider)
+        .with_provider(ORIGIN)
         .with_provider_message(&text, key)
 }
 
@@ -388,13 +361,7 @@ pub(crate) fn error_kind(
 /// A short excerpt of a body that is not JSON, or none for an HTML page (noise, and possibly
 /// a proxy's page echoing request details).
 pub(crate) fn excerpt(body: &[u8]) -> Option<String> {
-    const MAX_CHARS: usize = 200;
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() || text.starts_with('<') {
-        return None;
-    }
-    Some(text.chars().take(MAX_CHARS).collect())
+    body_excerpt(body).filter(|text| !text.starts_with('<'))
 }
 
 #[cfg(test)]
@@ -405,7 +372,7 @@ mod tests {
     use llmward_core::header::HeaderValue;
 
     fn decode(body: &str) -> ChatResponse {
-        response("anthropic", "asked", body.as_bytes(), None, None).unwrap()
+        response("asked", body.as_bytes(), None).unwrap()
     }
 
     #[test]
@@ -483,10 +450,8 @@ mod tests {
     #[test]
     fn error_in_a_200_body_maps_by_its_type() {
         let err = response(
-            "anthropic",
             "m",
             br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_9"}"#,
-            None,
             None,
         )
         .unwrap_err();
@@ -502,7 +467,7 @@ mod tests {
             "[1,2]",
             r#"{"content":[{"type":"text","text":5}]}"#,
         ] {
-            let err = response("anthropic", "m", body.as_bytes(), None, None).unwrap_err();
+            let err = response("m", body.as_bytes(), None).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Protocol, "{body}");
         }
     }
@@ -510,7 +475,7 @@ mod tests {
     fn map(status: u16, body: &str) -> Error {
         let mut headers = HeaderMap::new();
         headers.insert("retry-after", HeaderValue::from_static("7"));
-        error_response("anthropic", status, &headers, body.as_bytes(), None)
+        error_response(status, &headers, body.as_bytes(), None)
     }
 
     fn body(kind: &str, message: &str) -> String {
@@ -606,7 +571,6 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("request-id", HeaderValue::from_static("req_header"));
         let err = error_response(
-            "anthropic",
             401,
             &headers,
             body(

@@ -78,10 +78,12 @@
 //!
 //! # Security
 //!
-//! - The key is asked from its [`KeySource`] on every request (rotation) and sent only in the
-//!   `x-api-key` header, marked sensitive; never in a URL, never in an error.
+//! - The key is asked from its [`KeySource`](llmward_core::KeySource) on every request
+//!   (rotation) and sent only in the `x-api-key` header, marked sensitive; never in a URL,
+//!   never in an error.
 //! - Provider messages in errors are redacted against the key; HTML error pages are dropped.
-//! - Every response byte is untrusted: typed decoding, no panics, caps from [`HttpOptions`].
+//! - Every response byte is untrusted: typed decoding, no panics, caps from
+//!   [`HttpOptions`](llmward_core::HttpOptions).
 #![forbid(unsafe_code)]
 
 mod decode;
@@ -90,12 +92,9 @@ mod stream;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use llmward_core::header::{HeaderName, HeaderValue};
-use llmward_core::{
-    ApiKey, Auth, AuthScheme, ChatRequest, ChatResponse, ChatStream, Error, HttpOptions,
-    HttpRequest, HttpResponse, KeySource, Provider, Result, SseSource, StaticKey, Transport,
-};
+use llmward_core::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+use llmward_core::wire::{ProviderBuilder, Wire, WireRequest};
+use llmward_core::{ApiKey, AuthScheme, ChatRequest, ChatResponse, Error, Result, StreamDecoder};
 
 /// The wire-format family of Anthropic's reasoning parts and signatures.
 pub const ORIGIN: &str = "anthropic";
@@ -111,83 +110,51 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 const MESSAGES_PATH: &str = "v1/messages";
 
-/// An Anthropic Messages provider. Build it with [`Anthropic::builder`].
-#[derive(Debug)]
-pub struct Anthropic {
-    name: String,
-    transport: Transport,
-    auth: Auth,
+/// The Messages wire format with one instance's settings (beta features, the default
+/// `max_tokens`). [`Anthropic`] sends it.
+#[derive(Clone, Debug)]
+pub struct Messages {
     beta: Option<HeaderValue>,
     default_max_tokens: u32,
+}
+
+llmward_core::http_provider! {
+    /// An Anthropic Messages provider. Build it with [`Anthropic::builder`].
+    pub struct Anthropic(Messages);
 }
 
 /// Builds an [`Anthropic`] provider.
 #[derive(Debug)]
 #[must_use]
 pub struct AnthropicBuilder {
-    key: Option<Arc<dyn KeySource>>,
-    base_url: String,
-    http: HttpOptions,
-    name: String,
+    common: ProviderBuilder<Messages>,
     betas: Vec<String>,
-    default_max_tokens: u32,
 }
 
 impl Default for AnthropicBuilder {
     fn default() -> Self {
-        Self {
-            key: None,
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            http: HttpOptions::new(),
-            name: ORIGIN.to_owned(),
-            betas: Vec::new(),
+        let wire = Messages {
+            beta: None,
             default_max_tokens: DEFAULT_MAX_TOKENS,
+        };
+        Self {
+            common: ProviderBuilder::new(ORIGIN, DEFAULT_BASE_URL, wire)
+                .auth_header("x-api-key", AuthScheme::Plain),
+            betas: Vec::new(),
         }
     }
 }
 
 impl Anthropic {
-    /// A builder with the defaults listed on each setter.
+    /// A builder named `"anthropic"` for `https://api.anthropic.com` (a base URL is given
+    /// without `/v1`: requests go to `{base}/v1/messages`); a key is required.
     pub fn builder() -> AnthropicBuilder {
         AnthropicBuilder::default()
     }
 }
 
 impl AnthropicBuilder {
-    /// Uses this key for every request. Defaults to none: a key (or a
-    /// [`key_source`](Self::key_source)) is required. llmward never reads the environment on
-    /// its own; use `ApiKey::from_env("ANTHROPIC_API_KEY")` to do so explicitly.
-    pub fn api_key(mut self, key: ApiKey) -> Self {
-        self.key = Some(Arc::new(StaticKey::new(key)));
-        self
-    }
-
-    /// Asks `source` for the key on every request, so keys can rotate at run time. Defaults
-    /// to none. Replaces any [`api_key`](Self::api_key).
-    pub fn key_source(mut self, source: Arc<dyn KeySource>) -> Self {
-        self.key = Some(source);
-        self
-    }
-
-    /// The API's base URL, without `/v1` (requests go to `{base}/v1/messages`). Defaults to
-    /// `https://api.anthropic.com`. Plain `http://` is refused except to loopback or a host
-    /// allowed with [`HttpOptions::danger_allow_http_host`].
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-
-    /// Connection, timeout, size and TLS settings. Defaults to [`HttpOptions::new`].
-    pub fn http(mut self, options: HttpOptions) -> Self {
-        self.http = options;
-        self
-    }
-
-    /// The instance's name, shown in responses, errors and events. Defaults to `"anthropic"`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
+    llmward_core::common_builder_methods!();
 
     /// Adds a beta feature to the `anthropic-beta` header (e.g.
     /// `"interleaved-thinking-2025-05-14"`); call once per feature. Defaults to none.
@@ -199,7 +166,7 @@ impl AnthropicBuilder {
     /// The `max_tokens` sent when a request sets none, which the API requires. Defaults to
     /// 4096. With extended thinking on, the thinking budget is added to it.
     pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
-        self.default_max_tokens = max_tokens;
+        self.common.wire.default_max_tokens = max_tokens;
         self
     }
 
@@ -209,135 +176,81 @@ impl AnthropicBuilder {
     ///
     /// [`ErrorKind::Config`](llmward_core::ErrorKind::Config) when no key or key source was
     /// given, the base URL breaks the transport policy (plain http off loopback, credentials,
-    /// a query), the HTTP options are invalid, `default_max_tokens` is 0, the name is empty,
-    /// or a beta feature is empty or holds characters other than letters, digits, `-`, `_`
-    /// and `.`.
-    pub fn build(self) -> Result<Anthropic> {
-        let config = |m: &str| Error::config(m).with_provider(self.name.clone());
-        if self.name.trim().is_empty() {
-            return Err(Error::config("provider name is empty"));
-        }
-        let Some(key) = self.key.clone() else {
-            return Err(config(
-                "no API key: use AnthropicBuilder::api_key or AnthropicBuilder::key_source",
-            ));
-        };
-        if self.default_max_tokens == 0 {
-            return Err(config("default_max_tokens must be at least 1"));
-        }
+    /// a query), the HTTP options are invalid, the name is empty, an extra header is malformed
+    /// or would carry a key, `default_max_tokens` is 0, or a beta feature is empty or holds
+    /// characters other than letters, digits, `-`, `_` and `.`.
+    pub fn build(mut self) -> Result<Anthropic> {
         let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        if let Some(bad) = self
+        let problem = match self
             .betas
             .iter()
             .find(|b| b.is_empty() || !b.chars().all(valid))
         {
-            return Err(config(&format!("beta feature {bad:?} is not a valid name")));
-        }
-        let beta = if self.betas.is_empty() {
-            None
-        } else {
-            Some(
-                HeaderValue::from_str(&self.betas.join(","))
-                    .map_err(|_| config("beta features cannot be sent as a header"))?,
-            )
+            Some(bad) => Some(format!("beta feature {bad:?} is not a valid name")),
+            None if self.common.wire.default_max_tokens == 0 => {
+                Some("default_max_tokens must be at least 1".to_owned())
+            }
+            None => None,
         };
-        let transport = Transport::new(&self.name, &self.base_url, self.http)?;
-        Ok(Anthropic {
-            auth: Auth::new(key, HeaderName::from_static("x-api-key"), AuthScheme::Plain),
-            name: self.name,
-            transport,
-            beta,
-            default_max_tokens: self.default_max_tokens,
-        })
+        if !self.betas.is_empty() {
+            // Valid names joined by commas always make a valid header value.
+            self.common.wire.beta = HeaderValue::from_str(&self.betas.join(",")).ok();
+        }
+        // Refused after the shared settings are built, so that the error names the instance.
+        let provider = Anthropic(self.common.build()?);
+        match problem {
+            None => Ok(provider),
+            Some(problem) => {
+                let name = llmward_core::Provider::name(&provider);
+                Err(Error::config(format!("{name}: {problem}")).with_provider(name))
+            }
+        }
     }
 }
 
-impl Anthropic {
-    /// Sends the request body; returns the successful response and the key used, or the
-    /// mapped error.
-    async fn send(
-        &self,
-        request: &ChatRequest,
-        stream: bool,
-    ) -> Result<(HttpResponse, Option<Arc<ApiKey>>)> {
-        let body = encode::body(request, stream, self.default_max_tokens)
-            .map_err(|e| e.with_provider(&self.name))?;
-        let body = serde_json::to_vec(&body)
-            .map_err(|_| Error::protocol("request body could not be serialized"))?;
-        let mut http = HttpRequest::json(MESSAGES_PATH, body);
-        http.deadline = request.deadline;
-        http.headers.insert(
+impl Wire for Messages {
+    const FAMILY: &'static str = ORIGIN;
+
+    fn chat_request(&self, request: &ChatRequest, stream: bool) -> Result<WireRequest> {
+        let body = encode::body(request, stream, self.default_max_tokens)?;
+        let mut wire = WireRequest::json(MESSAGES_PATH, &body)?.header(
             HeaderName::from_static("anthropic-version"),
             HeaderValue::from_static(API_VERSION),
         );
         if let Some(beta) = &self.beta {
-            http.headers
-                .insert(HeaderName::from_static("anthropic-beta"), beta.clone());
+            wire = wire.header(HeaderName::from_static("anthropic-beta"), beta.clone());
         }
         if stream {
-            http.headers.insert(
-                llmward_core::header::ACCEPT,
-                HeaderValue::from_static("text/event-stream"),
-            );
+            wire = wire.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
-        let key = self
-            .auth
-            .apply(&mut http.headers)
-            .map_err(|e| e.with_provider(&self.name))?;
-        let response = self.transport.send(http).await?;
-        if response.is_success() {
-            return Ok((response, key));
-        }
-        let (status, headers, bytes) = response.into_error_parts().await;
-        Err(
-            decode::error_response(&self.name, status, &headers, &bytes, key.as_deref())
-                .without_echoed_key(key.as_deref()),
-        )
-    }
-}
-
-#[async_trait]
-impl Provider for Anthropic {
-    fn name(&self) -> &str {
-        &self.name
+        Ok(wire)
     }
 
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
-        let (response, key) = self.send(request, false).await?;
-        let request_id = decode::request_id_header(response.headers());
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            e.with_provider(&self.name)
-                .with_status(status)
-                .with_request_id(request_id.clone())
-        })?;
-        let key = key.as_deref();
-        decode::response(&self.name, &request.model, &bytes, request_id, key)
-            .map(|r| r.without_echoed_key(key, &request.model))
-            .map_err(|e| e.without_echoed_key(key))
-            .map_err(|e| e.with_status(status))
+    fn decode_chat(
+        &self,
+        request: &ChatRequest,
+        body: &[u8],
+        key: Option<&ApiKey>,
+    ) -> Result<ChatResponse> {
+        decode::response(&request.model, body, key)
     }
 
-    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
-        let (response, key) = self.send(request, true).await?;
-        let request_id = decode::request_id_header(response.headers());
-        let decoder = stream::Decoder::new(&self.name, key.clone());
-        Ok(ChatStream::from_sse(
-            response,
-            self.transport.options(),
-            SseSource {
-                provider: self.name.clone(),
-                model: request.model.clone(),
-                origin: ORIGIN,
-                request_id,
-                key,
-            },
-            decoder,
-        ))
+    fn decode_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        key: Option<&ApiKey>,
+    ) -> Error {
+        decode::error_response(status, headers, body, key)
     }
 
-    fn key_label(&self) -> Option<String> {
-        self.auth.label()
+    fn request_id(&self, headers: &HeaderMap) -> Option<String> {
+        decode::request_id(headers)
+    }
+
+    fn stream(&self, _request: &ChatRequest, key: Option<Arc<ApiKey>>) -> Box<dyn StreamDecoder> {
+        Box::new(stream::Decoder::new(key))
     }
 }
 
@@ -349,19 +262,19 @@ pub mod fuzz {
 
     /// A 200 Messages body.
     pub fn response(data: &[u8]) {
-        let _ = crate::decode::response("fuzz", "model", data, None, None);
+        let _ = crate::decode::response("model", data, None);
     }
 
     /// An error body under a status taken from the first byte.
     pub fn error(data: &[u8]) {
         let status = 400 + u16::from(data.first().copied().unwrap_or(0)) % 200;
-        let err = crate::decode::error_response("fuzz", status, &HeaderMap::new(), data, None);
+        let err = crate::decode::error_response(status, &HeaderMap::new(), data, None);
         let _ = err.to_string();
     }
 
     /// An SSE body through the stream decoder and the aggregator.
     pub fn stream(data: &[u8]) {
-        let decoder = crate::stream::Decoder::new("fuzz", None);
+        let decoder = crate::stream::Decoder::new(None);
         llmward_core::fuzz::stream_decoder(decoder, data);
     }
 }
@@ -371,7 +284,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use llmward_core::ErrorKind;
+    use llmward_core::{ErrorKind, Provider};
 
     fn key() -> ApiKey {
         ApiKey::new("sk-ant-test".into()).unwrap()
@@ -427,7 +340,7 @@ mod tests {
             .unwrap();
         assert_eq!(p.name(), "claude");
         assert_eq!(p.key_label().as_deref(), Some("prod"));
-        assert_eq!(p.beta.as_ref().unwrap(), "a-1,b.2");
+        assert_eq!(p.wire().beta.as_ref().unwrap(), "a-1,b.2");
         assert!(!format!("{p:?}").contains("sk-ant-test"));
     }
 }

@@ -4,12 +4,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use llmward_core::sse::SseEvent;
+use llmward_core::wire::nullable;
 use llmward_core::{ApiKey, Error, ReasoningPart, Result, Signature, StreamDecoder, StreamEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ORIGIN;
-use crate::decode::{self, Block, WireError, WireUsage, nullable};
+use crate::decode::{self, Block, WireError, WireUsage};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -112,7 +113,6 @@ enum Open {
 
 /// The stream decoder for `/v1/messages` with `"stream": true`.
 pub(crate) struct Decoder {
-    provider: String,
     key: Option<Arc<ApiKey>>,
     // A map, not a list: a hostile stream may open many blocks and never close them.
     open: BTreeMap<u64, Open>,
@@ -122,10 +122,9 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder whose errors name `provider` and are redacted against `key`.
-    pub(crate) fn new(provider: &str, key: Option<Arc<ApiKey>>) -> Self {
+    /// A decoder whose errors are redacted against `key`.
+    pub(crate) fn new(key: Option<Arc<ApiKey>>) -> Self {
         Self {
-            provider: provider.to_owned(),
             key,
             open: BTreeMap::new(),
             tools: 0,
@@ -290,12 +289,7 @@ impl StreamDecoder for Decoder {
                     message: decode::excerpt(event.data.as_bytes()),
                     ..WireError::default()
                 };
-                return Err(decode::from_error_object(
-                    &self.provider,
-                    None,
-                    &error,
-                    self.key.as_deref(),
-                ));
+                return Err(decode::from_error_object(None, &error, self.key.as_deref()));
             }
             Err(_) => {
                 return Err(Error::protocol(
@@ -354,13 +348,8 @@ impl StreamDecoder for Decoder {
             }
             Event::Error { error, request_id } => {
                 let error = error.unwrap_or_default();
-                return Err(decode::from_error_object(
-                    &self.provider,
-                    None,
-                    &error,
-                    self.key.as_deref(),
-                )
-                .with_request_id(request_id));
+                return Err(decode::from_error_object(None, &error, self.key.as_deref())
+                    .with_request_id(request_id));
             }
             Event::Other => {}
         }
@@ -376,7 +365,7 @@ mod tests {
     use llmward_core::{ErrorKind, FinishReason, Usage};
 
     fn run(events: &[(&str, &str)]) -> (Vec<StreamEvent>, Result<bool>) {
-        let mut d = Decoder::new("anthropic", None);
+        let mut d = Decoder::new(None);
         let mut out = VecDeque::new();
         let mut last = Ok(false);
         for (name, data) in events {
