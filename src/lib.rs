@@ -82,9 +82,16 @@ pub use llmward_router::{
     Route, RouteHealth, Router, RouterBuilder, RouterEvent,
 };
 
-/// The router's parts: policy, budgets, events, the state store.
+/// The router's parts beyond the ones at the crate root: the retry policy's module, budget
+/// and anomaly details, event details, and the state store. Every item has one path.
 pub mod router {
-    pub use llmward_router::*;
+    #[doc(hidden)]
+    pub use llmward_router::SplitMix64;
+    pub use llmward_router::{
+        Admission, AnomalyMetric, AttemptEvent, BreakerConfig, BudgetMetric, BudgetScope,
+        BudgetUsage, Charge, CooldownChange, CooldownState, Crossing, MemoryStore, RefusalReason,
+        Reserve, RouteOutcome, StateStore, TRACING_TARGET, Ticket, otel_name, policy, precedence,
+    };
 }
 
 /// Anthropic Messages.

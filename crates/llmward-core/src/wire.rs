@@ -226,12 +226,13 @@ pub fn status_error(status: u16) -> Error {
 /// The longest excerpt of a non-JSON error body shown, in characters.
 pub const MAX_EXCERPT_CHARS: usize = 200;
 
-/// A short excerpt of an error body that is not the provider's JSON (an HTML page from a
-/// proxy), for the error message; `None` when the body is empty or not text. The excerpt is
-/// redacted later, like every message.
+/// A short excerpt of an error body that is not the provider's JSON (a plain-text error from
+/// a proxy), for the error message; `None` when the body is empty, not text, or an HTML page
+/// (markup says nothing useful and can be long). The excerpt is redacted later, like every
+/// message.
 pub fn body_excerpt(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?.trim();
-    if text.is_empty() {
+    if text.is_empty() || text.starts_with('<') {
         return None;
     }
     let mut excerpt: String = text.chars().take(MAX_EXCERPT_CHARS).collect();

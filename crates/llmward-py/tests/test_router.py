@@ -61,7 +61,7 @@ def test_events_arrive_in_order_and_none_is_dropped(upstream, two_routes):
         router.chat(USER, model="default")
     attempts = [e for e in events if e["event"] == "attempt"]
     assert len(attempts) == 70
-    assert len({a["request_id"] for a in attempts}) == 70
+    assert len({a["call_id"] for a in attempts}) == 70
 
 
 def test_all_routes_fail_lists_attempts(upstream, two_routes):

@@ -153,7 +153,7 @@ impl Attempt {
     fn event(&self, outcome: Outcome) -> AttemptEvent {
         let rs = self.route_state();
         AttemptEvent {
-            request_id: self.info.id.to_string(),
+            call_id: self.info.id.to_string(),
             alias: self.info.alias.clone(),
             route: rs.route.name.clone(),
             provider: rs.route.provider.name().to_owned(),
@@ -169,7 +169,7 @@ impl Attempt {
             outcome,
             error_kind: None,
             status: None,
-            provider_request_id: None,
+            request_id: None,
             latency: self.started.elapsed(),
             time_to_first_token: None,
             usage: None,
@@ -187,7 +187,7 @@ impl Attempt {
         let mut event = self.event(outcome);
         event.error_kind = Some(error.kind());
         event.status = error.status();
-        event.provider_request_id = error.request_id().map(str::to_owned);
+        event.request_id = error.request_id().map(str::to_owned);
         event.retry_in = retry_in;
         event
     }
@@ -331,7 +331,7 @@ impl Call {
         });
         let refuse = |reason: RefusalReason, kind: ErrorKind, budget: Option<String>| {
             inner.emit(RouterEvent::Refused {
-                request_id: info.id.to_string(),
+                call_id: info.id.to_string(),
                 alias: info.alias.clone(),
                 tags: info.tags.clone(),
                 reason,
@@ -511,7 +511,7 @@ impl Call {
             Ok(ticket) => ticket,
             Err(budget) => {
                 inner.emit(RouterEvent::Refused {
-                    request_id: self.info.id.to_string(),
+                    call_id: self.info.id.to_string(),
                     alias: self.info.alias.clone(),
                     tags: self.info.tags.clone(),
                     reason: RefusalReason::Budget,
@@ -622,7 +622,7 @@ impl Call {
                     (RefusalReason::AnomalyLock, "unlocked")
                 };
                 self.inner.emit(RouterEvent::Refused {
-                    request_id: self.info.id.to_string(),
+                    call_id: self.info.id.to_string(),
                     alias: self.info.alias.clone(),
                     tags: self.info.tags.clone(),
                     reason,
@@ -758,7 +758,10 @@ impl Call {
                 .alternatives(&alts)
                 .context_window(self.inner.route(failing).route.context_window)
                 .same_route_available(same);
-            let mut decision = self.inner.policy.decide(failure, &situation, &mut self.rng);
+            let mut decision = self
+                .inner
+                .policy
+                .decide(failure, &situation, &mut || self.rng.next_u64());
             if left.is_zero() && !matches!(decision, Decision::Return | Decision::GiveUp) {
                 decision = Decision::DeadlineExceeded;
             }
@@ -899,7 +902,7 @@ impl Call {
         event.response_model = success.response_model;
         event.response_id = success.response_id;
         event.finish_reason = success.finish_reason;
-        event.provider_request_id = success.provider_request_id;
+        event.request_id = success.provider_request_id;
         event.time_to_first_token = success.time_to_first_token;
         inner.emit(RouterEvent::Attempt(Box::new(event)));
     }

@@ -73,7 +73,8 @@ impl RefusalReason {
 #[non_exhaustive]
 pub struct AttemptEvent {
     /// The router's id for the call (unique per call; every attempt of a call shares it).
-    pub request_id: String,
+    /// `request_id` is the provider's id, as everywhere else in llmward.
+    pub call_id: String,
     /// The model the caller asked for (the router alias).
     pub alias: String,
     /// The route's name.
@@ -105,7 +106,7 @@ pub struct AttemptEvent {
     /// The HTTP status, when the provider answered with an error.
     pub status: Option<u16>,
     /// The provider's request id.
-    pub provider_request_id: Option<String>,
+    pub request_id: Option<String>,
     /// From sending to the answer (for streams: to the end of the stream, or the failure).
     pub latency: Duration,
     /// For streams: from sending to the first content.
@@ -161,7 +162,7 @@ pub enum RouterEvent {
     #[non_exhaustive]
     Refused {
         /// The call's id.
-        request_id: String,
+        call_id: String,
         /// The model the caller asked for.
         alias: String,
         /// The caller's tags.
@@ -231,10 +232,10 @@ impl RouterEvent {
     }
 
     /// The call's id, for events about one call.
-    pub fn request_id(&self) -> Option<&str> {
+    pub fn call_id(&self) -> Option<&str> {
         match self {
-            RouterEvent::Attempt(a) => Some(&a.request_id),
-            RouterEvent::Refused { request_id, .. } => Some(request_id),
+            RouterEvent::Attempt(a) => Some(&a.call_id),
+            RouterEvent::Refused { call_id, .. } => Some(call_id),
             _ => None,
         }
     }
@@ -259,7 +260,7 @@ impl RouterEvent {
         let mut out: Vec<(&'static str, Value)> = vec![("event", json!(self.name()))];
         match self {
             RouterEvent::Attempt(a) => {
-                out.push(("request_id", json!(a.request_id)));
+                out.push(("call_id", json!(a.call_id)));
                 out.push(("alias", json!(a.alias)));
                 out.push(("route", json!(a.route)));
                 out.push(("provider", json!(a.provider)));
@@ -277,11 +278,7 @@ impl RouterEvent {
                 out.push(("outcome", json!(a.outcome.as_str())));
                 push_opt(&mut out, "error_kind", a.error_kind.map(ErrorKind::as_str));
                 push_opt(&mut out, "status", a.status);
-                push_opt(
-                    &mut out,
-                    "provider_request_id",
-                    a.provider_request_id.clone(),
-                );
+                push_opt(&mut out, "request_id", a.request_id.clone());
                 out.push(("latency", secs(a.latency)));
                 push_opt(
                     &mut out,
@@ -325,7 +322,7 @@ impl RouterEvent {
                 out.push(("limit", json!(limit)));
             }
             RouterEvent::Refused {
-                request_id,
+                call_id,
                 alias,
                 tags,
                 reason,
@@ -333,7 +330,7 @@ impl RouterEvent {
                 budget,
                 route,
             } => {
-                out.push(("request_id", json!(request_id)));
+                out.push(("call_id", json!(call_id)));
                 out.push(("alias", json!(alias)));
                 if !tags.is_empty() {
                     out.push(("tags", tags_value(tags)));
@@ -404,7 +401,7 @@ fn anomaly_action_str(action: AnomalyAction) -> &'static str {
 pub fn otel_name(field: &str) -> Option<&'static str> {
     Some(match field {
         "event" => "llmward.event",
-        "request_id" => "llmward.request_id",
+        "call_id" => "llmward.call_id",
         "alias" => "llmward.alias",
         "route" => "llmward.route",
         "provider" => "gen_ai.provider.name",
@@ -420,7 +417,7 @@ pub fn otel_name(field: &str) -> Option<&'static str> {
         "outcome" => "llmward.outcome",
         "error_kind" => "error.type",
         "status" => "http.response.status_code",
-        "provider_request_id" => "llmward.provider_request_id",
+        "request_id" => "llmward.request_id",
         "latency" => "llmward.latency",
         "time_to_first_token" => "llmward.time_to_first_token",
         "input_tokens" => "gen_ai.usage.input_tokens",
@@ -499,7 +496,7 @@ macro_rules! trace_at {
             target: "llmward::router",
             $level,
             event = $event.name(),
-            request_id = $event.request_id(),
+            call_id = $event.call_id(),
             route = $event.route(),
             "{}",
             $event
@@ -539,7 +536,7 @@ mod tests {
 
     fn attempt() -> AttemptEvent {
         AttemptEvent {
-            request_id: "kw-1".into(),
+            call_id: "kw-1".into(),
             alias: "default".into(),
             route: "primary".into(),
             provider: "openai".into(),
@@ -555,7 +552,7 @@ mod tests {
             outcome: Outcome::Ok,
             error_kind: None,
             status: None,
-            provider_request_id: Some("req_1".into()),
+            request_id: Some("req_1".into()),
             latency: Duration::from_millis(1500),
             time_to_first_token: None,
             usage: Some(Usage::new(10, 20)),
@@ -569,7 +566,7 @@ mod tests {
         let e = RouterEvent::Attempt(Box::new(attempt()));
         let line = e.to_string();
         assert!(!line.contains('\n'));
-        assert!(line.starts_with("attempt request_id=kw-1 alias=default route=primary"));
+        assert!(line.starts_with("attempt call_id=kw-1 alias=default route=primary"));
         assert!(line.contains(" tags={\"tenant\":\"acme corp\"}"));
         assert!(line.contains(" latency=1.5s"));
         assert!(line.contains(" outcome=ok"));

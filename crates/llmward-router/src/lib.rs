@@ -173,6 +173,7 @@ pub use event::{
     AttemptEvent, EventSink, Outcome, RefusalReason, RouterEvent, TRACING_TARGET, otel_name,
 };
 pub use policy::{RetryPolicy, precedence};
+#[doc(hidden)]
 pub use rng::SplitMix64;
 pub use route::Route;
 pub use router::{RouteHealth, Router, RouterBuilder};

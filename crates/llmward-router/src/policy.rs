@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use llmward_core::{Error, ErrorKind};
 
-use crate::rng::SplitMix64;
-
 /// The retry and fallback settings of a router.
 ///
 /// ```
@@ -228,11 +226,13 @@ impl RetryPolicy {
     ///    call a Retry-After within the cap ([`Decision::MoveAfter`]). A wait that would
     ///    outlast the deadline is [`Decision::DeadlineExceeded`].
     /// 5. Otherwise [`Decision::GiveUp`].
+    ///
+    /// `jitter` gives 64 uniformly random bits when a backoff needs them (and only then).
     pub fn decide(
         &self,
         failure: Failure,
         situation: &Situation<'_>,
-        rng: &mut SplitMix64,
+        jitter: &mut dyn FnMut() -> u64,
     ) -> Decision {
         let kind = failure.kind;
         if is_callers_business(kind)
@@ -266,7 +266,7 @@ impl RetryPolicy {
             _ if !same => None,
             Some(wait) if wait > self.retry_after_cap => None,
             Some(wait) => Some(wait),
-            None => Some(self.backoff(situation.route_attempts, rng)),
+            None => Some(self.backoff(situation.route_attempts, jitter())),
         };
         let later = alternatives
             .filter(|(_, a)| a.wait <= self.retry_after_cap && eligible(a))
@@ -285,11 +285,14 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `attempt` (1 after the first failure): a uniform draw from
-    /// `[0, min(max_delay, base_delay * 2^(attempt-1))]` (exponential backoff, full jitter).
-    pub fn backoff(&self, attempt: u32, rng: &mut SplitMix64) -> Duration {
+    /// `[0, min(max_delay, base_delay * 2^(attempt-1))]` (exponential backoff, full jitter),
+    /// `jitter` being 64 uniformly random bits the caller drew.
+    pub fn backoff(&self, attempt: u32, jitter: u64) -> Duration {
         let ceiling = self.backoff_ceiling(attempt);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rng.up_to(nanos))
+        // Multiply-high maps the 64 bits onto 0..=nanos without a modulo's bias.
+        let span = u128::from(nanos) + 1;
+        Duration::from_nanos(((u128::from(jitter) * span) >> 64) as u64)
     }
 
     /// `min(max_delay, base_delay * 2^(attempt-1))`, saturating.
@@ -362,6 +365,7 @@ pub fn most_informative(failures: &[Failure]) -> Option<usize> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::rng::SplitMix64;
 
     const MIN: Duration = Duration::from_secs(60);
 
@@ -370,7 +374,7 @@ mod tests {
     }
 
     fn decide(kind: ErrorKind, ra: Option<Duration>, situation: Situation<'_>) -> Decision {
-        RetryPolicy::default().decide(Failure::new(kind, ra), &situation, &mut rng())
+        RetryPolicy::default().decide(Failure::new(kind, ra), &situation, &mut || rng().next_u64())
     }
 
     const ONE: [Alternative; 1] = [Alternative {
@@ -496,13 +500,13 @@ mod tests {
         let d = policy.decide(
             Failure::new(ErrorKind::ContentFiltered, None),
             &s,
-            &mut rng(),
+            &mut || rng().next_u64(),
         );
         assert_eq!(d, Decision::MoveTo(0));
         let d = policy.decide(
             Failure::new(ErrorKind::ContentFiltered, None),
             &Situation::new(1, MIN),
-            &mut rng(),
+            &mut || rng().next_u64(),
         );
         assert_eq!(d, Decision::GiveUp);
     }
@@ -572,7 +576,7 @@ mod tests {
             let d = policy.decide(
                 Failure::new(ErrorKind::Server, None),
                 &Situation::new(n, MIN),
-                &mut rng(),
+                &mut || rng().next_u64(),
             );
             if n < 3 {
                 assert!(matches!(d, Decision::RetryAfter(_)), "{n}: {d:?}");
@@ -590,7 +594,7 @@ mod tests {
         for seed in 0..2_000u64 {
             let mut rng = SplitMix64::new(seed);
             for attempt in 1..=40u32 {
-                let d = policy.backoff(attempt, &mut rng);
+                let d = policy.backoff(attempt, rng.next_u64());
                 let ceiling = base
                     .checked_mul(1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX))
                     .unwrap_or(max)
@@ -608,7 +612,9 @@ mod tests {
     fn backoff_jitter_spreads_over_the_whole_range() {
         let policy = RetryPolicy::default();
         let mut rng = SplitMix64::new(9);
-        let draws: Vec<Duration> = (0..1_000).map(|_| policy.backoff(3, &mut rng)).collect();
+        let draws: Vec<Duration> = (0..1_000)
+            .map(|_| policy.backoff(3, rng.next_u64()))
+            .collect();
         let ceiling = Duration::from_secs(1);
         assert!(draws.iter().any(|d| *d < ceiling / 10));
         assert!(draws.iter().any(|d| *d > ceiling * 9 / 10));
@@ -636,7 +642,7 @@ mod tests {
                 .context_window(window);
             let policy = RetryPolicy::default();
             for kind in ErrorKind::ALL {
-                let d = policy.decide(Failure::new(kind, None), &s, &mut g);
+                let d = policy.decide(Failure::new(kind, None), &s, &mut || g.next_u64());
                 let expected_larger = alts
                     .iter()
                     .position(|a| a.context_window.is_some_and(|w| Some(w) > window));

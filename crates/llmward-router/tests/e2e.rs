@@ -104,7 +104,7 @@ async fn falls_back_over_http_and_sends_each_route_its_model_and_key() {
     assert_eq!(attempts[0].status, Some(500));
     assert!(
         attempts[0]
-            .provider_request_id
+            .request_id
             .as_deref()
             .unwrap()
             .starts_with("req_testkit_")

@@ -464,8 +464,8 @@ async fn attempt_events_say_what_happened() {
     let attempts = events.attempts();
     assert_eq!(attempts.len(), 3);
     let (first, second, third) = (&attempts[0], &attempts[1], &attempts[2]);
-    assert_eq!(first.request_id, second.request_id);
-    assert_ne!(first.request_id, third.request_id);
+    assert_eq!(first.call_id, second.call_id);
+    assert_ne!(first.call_id, third.call_id);
     assert_eq!(first.route, "primary");
     assert_eq!(first.provider, "openai");
     assert_eq!(first.model, "gpt-4.1-mini");
@@ -476,7 +476,7 @@ async fn attempt_events_say_what_happened() {
     assert_eq!(first.outcome, Outcome::Fallback);
     assert_eq!(first.error_kind, Some(ErrorKind::Overloaded));
     assert_eq!(first.status, Some(503));
-    assert_eq!(first.provider_request_id.as_deref(), Some("openai-req-0"));
+    assert_eq!(first.request_id.as_deref(), Some("openai-req-0"));
     assert_eq!(second.route, "internal");
     assert_eq!(second.attempt, 2);
     assert_eq!(second.outcome, Outcome::Ok);
