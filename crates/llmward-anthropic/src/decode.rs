@@ -234,14 +234,14 @@ pub(crate) fn response(
                     .push(ContentPart::Reasoning(ReasoningPart::Thinking {
                         text: thinking,
                         signature,
-                        origin: ORIGIN.to_owned(),
+                        origin: llmward_core::Family::Anthropic,
                     }));
             }
             Block::RedactedThinking { data } => {
                 out.content
                     .push(ContentPart::Reasoning(ReasoningPart::Redacted {
                         data,
-                        origin: ORIGIN.to_owned(),
+                        origin: llmward_core::Family::Anthropic,
                     }));
             }
             Block::Other => {}

@@ -209,7 +209,9 @@ impl AnthropicBuilder {
 }
 
 impl Wire for Messages {
-    const FAMILY: &'static str = ORIGIN;
+    fn family(&self) -> llmward_core::Family {
+        llmward_core::Family::Anthropic
+    }
 
     fn chat_request(&self, request: &ChatRequest, stream: bool) -> Result<WireRequest> {
         let body = encode::body(request, stream, self.default_max_tokens)?;

@@ -159,7 +159,7 @@ impl Decoder {
             Block::RedactedThinking { data } => {
                 out.push_back(StreamEvent::ReasoningPart(ReasoningPart::Redacted {
                     data,
-                    origin: ORIGIN.to_owned(),
+                    origin: llmward_core::Family::Anthropic,
                 }));
                 Open::Other
             }

@@ -52,7 +52,7 @@ pub use error::{AttemptFailure, Error, ErrorKind, Result};
 pub use key::{ApiKey, AuthScheme, KeyFn, KeySource, RotatingKey, StaticKey};
 pub use provider::Provider;
 pub use request::{
-    CacheBreakpoint, ChatRequest, ChatRequestBuilder, ContentPart, EmbedRequest, Image,
+    CacheBreakpoint, ChatRequest, ChatRequestBuilder, ContentPart, EmbedRequest, Family, Image,
     ImageSource, Message, Reasoning, ReasoningEffort, ReasoningPart, ResponseFormat, Role,
     Signature, Tool, ToolCall, ToolChoice, ToolResult,
 };

@@ -93,20 +93,97 @@ impl Image {
     }
 }
 
+/// The family whose opaque reasoning parts and signatures a message carries: who can read
+/// them back. It is not the wire format a request travelled over (Claude behind another API
+/// still produces Anthropic signatures).
+///
+/// ```
+/// use llmward_core::Family;
+///
+/// assert_eq!(Family::from("anthropic"), Family::Anthropic);
+/// assert_eq!(Family::Anthropic, "anthropic");
+/// assert_eq!(Family::from("my-model").as_str(), "my-model");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Family {
+    /// OpenAI models (reasoning text from OpenAI-compatible servers too).
+    OpenAi,
+    /// Anthropic's Claude models (thinking signatures, redacted thinking).
+    Anthropic,
+    /// Google's Gemini models (thought signatures).
+    Gemini,
+    /// A caller's own provider, by the name it chose.
+    Other(String),
+}
+
+impl Family {
+    /// `"openai"`, `"anthropic"`, `"gemini"`, or the caller's name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Family::OpenAi => "openai",
+            Family::Anthropic => "anthropic",
+            Family::Gemini => "gemini",
+            Family::Other(name) => name,
+        }
+    }
+}
+
+impl From<&str> for Family {
+    fn from(name: &str) -> Self {
+        match name {
+            "openai" => Family::OpenAi,
+            "anthropic" => Family::Anthropic,
+            "gemini" => Family::Gemini,
+            other => Family::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for Family {
+    fn from(name: String) -> Self {
+        Family::from(name.as_str())
+    }
+}
+
+impl From<&Family> for Family {
+    fn from(family: &Family) -> Self {
+        family.clone()
+    }
+}
+
+impl PartialEq<str> for Family {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Family {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An opaque value a provider attached to a part and requires back unchanged on the next
 /// turn (Anthropic thinking signatures, Gemini thought signatures). Only the provider named in
 /// `origin` can use it; encoders for other providers drop it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
-    /// The provider's wire-format family that produced it (`"anthropic"`, `"gemini"`, `"openai"`).
-    pub origin: String,
+    /// The family that produced it.
+    pub origin: Family,
     /// The opaque value.
     pub value: String,
 }
 
 impl Signature {
     /// A signature from `origin`.
-    pub fn new(origin: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(origin: impl Into<Family>, value: impl Into<String>) -> Self {
         Self {
             origin: origin.into(),
             value: value.into(),
@@ -193,15 +270,15 @@ pub enum ReasoningPart {
         text: String,
         /// The signature that must accompany it back (Anthropic).
         signature: Option<String>,
-        /// The wire-format family that produced it.
-        origin: String,
+        /// The family that produced it.
+        origin: Family,
     },
     /// Reasoning the provider encrypted (Anthropic `redacted_thinking`).
     Redacted {
         /// The opaque data.
         data: String,
-        /// The wire-format family that produced it.
-        origin: String,
+        /// The family that produced it.
+        origin: Family,
     },
     /// A signature not attached to reasoning text or a tool call (a Gemini `thoughtSignature`
     /// on a text part); it follows the part it belongs to.
@@ -209,8 +286,8 @@ pub enum ReasoningPart {
 }
 
 impl ReasoningPart {
-    /// The wire-format family that produced this part.
-    pub fn origin(&self) -> &str {
+    /// The family that produced this part.
+    pub fn origin(&self) -> &Family {
         match self {
             ReasoningPart::Thinking { origin, .. } | ReasoningPart::Redacted { origin, .. } => {
                 origin

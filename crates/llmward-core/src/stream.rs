@@ -14,7 +14,7 @@ use http_body::Body as _;
 use serde_json::Value;
 use tokio::time::{Instant, Sleep};
 
-use crate::request::{ContentPart, ReasoningPart, Signature, ToolCall};
+use crate::request::{ContentPart, Family, ReasoningPart, Signature, ToolCall};
 use crate::response::{ChatResponse, FinishReason, Usage};
 use crate::sse::{SseDecoder, SseEvent};
 use crate::transport::HttpResponse;
@@ -101,7 +101,7 @@ pub fn parse_arguments(text: &str) -> Value {
 #[derive(Debug)]
 pub struct Aggregator {
     response: ChatResponse,
-    origin: String,
+    origin: Family,
     thinking: Option<String>,
     // Index of a tool call -> (position in content, arguments so far).
     calls: Vec<(usize, usize, String)>,
@@ -110,10 +110,10 @@ pub struct Aggregator {
 impl Aggregator {
     /// An aggregator for an answer from `provider`/`model`, whose reasoning parts belong to
     /// the wire-format family `origin`.
-    pub fn new(provider: &str, model: &str, origin: &str) -> Self {
+    pub fn new(provider: &str, model: &str, origin: impl Into<Family>) -> Self {
         Self {
             response: ChatResponse::new(provider, model),
-            origin: origin.to_owned(),
+            origin: origin.into(),
             thinking: None,
             calls: Vec::new(),
         }
@@ -219,7 +219,7 @@ pub struct ChatStream {
     inner: BoxStream,
     provider: String,
     model: String,
-    origin: String,
+    origin: Family,
     request_id: Option<String>,
 }
 
@@ -238,7 +238,7 @@ impl ChatStream {
     pub fn new(
         provider: impl Into<String>,
         model: impl Into<String>,
-        origin: impl Into<String>,
+        origin: impl Into<Family>,
         request_id: Option<String>,
         inner: impl Stream<Item = Result<StreamEvent>> + Send + 'static,
     ) -> Self {
@@ -276,7 +276,7 @@ impl ChatStream {
     }
 
     /// The wire-format family of reasoning parts.
-    pub fn origin(&self) -> &str {
+    pub fn origin(&self) -> &Family {
         &self.origin
     }
 
@@ -370,7 +370,7 @@ pub struct SseSource {
     /// The model asked for.
     pub model: String,
     /// The wire-format family (`"openai"`, `"anthropic"`, `"gemini"`).
-    pub origin: &'static str,
+    pub origin: Family,
     /// The provider's request id.
     pub request_id: Option<String>,
     /// The key, so error messages in the stream are redacted against it.

@@ -9,7 +9,7 @@
 //! ```
 //! use llmward_core::wire::{HttpProvider, ProviderBuilder, Wire, WireRequest};
 //! use llmward_core::header::HeaderMap;
-//! use llmward_core::{ApiKey, ChatRequest, ChatResponse, ContentPart, Error, Result, StreamDecoder};
+//! use llmward_core::{ApiKey, ChatRequest, ChatResponse, ContentPart, Error, Family, Result, StreamDecoder};
 //! use llmward_core::{sse::SseEvent, StreamEvent};
 //! use std::collections::VecDeque;
 //! use std::sync::Arc;
@@ -27,7 +27,9 @@
 //! }
 //!
 //! impl Wire for Echo {
-//!     const FAMILY: &'static str = "echo";
+//!     fn family(&self) -> Family {
+//!         Family::Other("echo".into())
+//!     }
 //!     fn chat_request(&self, request: &ChatRequest, _stream: bool) -> Result<WireRequest> {
 //!         let text: String = request.messages.iter().map(|m| m.text()).collect();
 //!         Ok(WireRequest::new("echo", text.into_bytes()))
@@ -60,7 +62,7 @@ use serde::Serialize;
 
 use crate::{
     ApiKey, Auth, AuthScheme, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse,
-    Error, ErrorKind, HttpOptions, HttpRequest, HttpResponse, KeySource, Provider, Result,
+    Error, ErrorKind, Family, HttpOptions, HttpRequest, HttpResponse, KeySource, Provider, Result,
     SseSource, StaticKey, StreamDecoder, Transport,
 };
 
@@ -114,8 +116,8 @@ impl WireRequest {
 /// bodies, error bodies and stream events. No I/O: [`HttpProvider`] does the round trip.
 pub trait Wire: fmt::Debug + Send + Sync + 'static {
     /// The family whose opaque reasoning parts and signatures this wire format carries
-    /// (`"openai"`, `"anthropic"`, `"gemini"`).
-    const FAMILY: &'static str;
+    /// (which is not always the wire format's own: Claude over another API is Anthropic).
+    fn family(&self) -> Family;
 
     /// The chat request for `request` (`stream` asks for an event stream).
     ///
@@ -407,7 +409,7 @@ impl<W: Wire> Provider for HttpProvider<W> {
             SseSource {
                 provider: self.name.to_string(),
                 model: request.model.clone(),
-                origin: W::FAMILY,
+                origin: self.wire.family(),
                 request_id,
                 key,
             },

@@ -170,7 +170,9 @@ fn model_path(model: &str, method: &str) -> Result<String> {
 }
 
 impl Wire for GenerateContent {
-    const FAMILY: &'static str = encode::ORIGIN;
+    fn family(&self) -> llmward_core::Family {
+        llmward_core::Family::Gemini
+    }
 
     fn chat_request(&self, request: &ChatRequest, stream: bool) -> Result<WireRequest> {
         let method = if stream {

@@ -251,7 +251,7 @@ pub(crate) fn chat_response(
             .push(ContentPart::Reasoning(ReasoningPart::Thinking {
                 text: reasoning,
                 signature: None,
-                origin: ORIGIN.into(),
+                origin: llmward_core::Family::OpenAi,
             }));
     }
     if !text.is_empty() {

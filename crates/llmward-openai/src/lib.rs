@@ -300,7 +300,9 @@ impl ChatCompletions {
 }
 
 impl Wire for ChatCompletions {
-    const FAMILY: &'static str = decode::ORIGIN;
+    fn family(&self) -> llmward_core::Family {
+        llmward_core::Family::OpenAi
+    }
 
     fn chat_request(&self, request: &ChatRequest, stream: bool) -> Result<WireRequest> {
         let body = encode::chat_body(request, &self.encode, stream)?;

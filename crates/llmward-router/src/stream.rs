@@ -159,15 +159,20 @@ impl RouterStream {
     }
 
     /// The answering stream's provider, model, wire-format family and request id.
-    pub(crate) fn source(&self) -> (String, String, String, Option<String>) {
+    pub(crate) fn source(&self) -> (String, String, llmward_core::Family, Option<String>) {
         match &self.state {
             State::Live(_, live) => (
                 live.stream.provider().to_owned(),
                 live.stream.model().to_owned(),
-                live.stream.origin().to_owned(),
+                live.stream.origin().clone(),
                 live.stream.request_id().map(str::to_owned),
             ),
-            _ => (String::new(), String::new(), String::new(), None),
+            _ => (
+                String::new(),
+                String::new(),
+                llmward_core::Family::Other(String::new()),
+                None,
+            ),
         }
     }
 
