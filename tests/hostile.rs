@@ -4,7 +4,7 @@
 //! run for `chat` and `chat_stream` where both apply, instantiated per provider by `hostile!`
 //! into `#[tokio::test]`s named `<provider>::<scenario>`. Timeouts and caps are short
 //! ([`opts`]) so the file runs in seconds; the assertions are on error kinds, never on timings.
-//! OpenAI-only versions of some scenarios live in tests/openai_e2e.rs; the default-options
+//! OpenAI-only versions of some scenarios live in crates/llmward-openai/tests/e2e.rs; the default-options
 //! truncation and mid-stream-error cases in tests/suite.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

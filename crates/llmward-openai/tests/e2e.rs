@@ -1,14 +1,14 @@
-//! End to end through the facade: the OpenAI provider against a loopback upstream.
+//! The OpenAI provider end to end against a loopback upstream speaking Chat Completions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmward::openai::OpenAi;
-use llmward::{
+use llmward_core::{
     ApiKey, ChatRequest, ContentPart, EmbedRequest, ErrorKind, FinishReason, HttpOptions, Message,
     Provider, ResponseFormat, Role, RotatingKey, StreamEvent, Tool, ToolResult,
 };
+use llmward_openai::OpenAi;
 use llmward_testkit::{Reply, Upstream, openai as wire, sse};
 use serde_json::json;
 
@@ -178,7 +178,7 @@ async fn images_are_sent_as_parts() {
             Role::User,
             vec![
                 ContentPart::Text("What is this?".into()),
-                ContentPart::Image(llmward::Image::url("https://example.com/cat.png")),
+                ContentPart::Image(llmward_core::Image::url("https://example.com/cat.png")),
             ],
         ))
         .build()
