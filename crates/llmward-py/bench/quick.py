@@ -11,7 +11,7 @@ medians over rounds:
 
 Run with the bindings installed (scripts/test-python does that), from the repository root:
 
-    target/py-venv/bin/python crates/llmward-py/bench/quick.py [--rounds 3]
+    target/py-test-venv/bin/python crates/llmward-py/bench/quick.py [--rounds 3]
 
 The `openai` package is installed into the running environment if missing; the comparison
 is skipped when that fails. Not part of the test suite.
