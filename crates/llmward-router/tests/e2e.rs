@@ -236,7 +236,7 @@ async fn dropping_a_live_stream_closes_the_upstream_connection() {
     let start = Instant::now();
     while s.primary.open_connections() > 0 {
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < Duration::from_secs(60),
             "connection still open"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
