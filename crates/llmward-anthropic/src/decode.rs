@@ -275,7 +275,7 @@ pub(crate) fn error_response(
         }
         Err(_) => (
             WireError {
-                message: excerpt(body),
+                message: body_excerpt(body),
                 ..WireError::default()
             },
             None,
@@ -356,12 +356,6 @@ pub(crate) fn error_kind(
         // 5xx, and an error object inside a 200 body or stream without a known type.
         _ => ErrorKind::Server,
     }
-}
-
-/// A short excerpt of a body that is not JSON, or none for an HTML page (noise, and possibly
-/// a proxy's page echoing request details).
-pub(crate) fn excerpt(body: &[u8]) -> Option<String> {
-    body_excerpt(body).filter(|text| !text.starts_with('<'))
 }
 
 #[cfg(test)]

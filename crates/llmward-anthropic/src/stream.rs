@@ -286,7 +286,7 @@ impl StreamDecoder for Decoder {
             // An error event whose data is not JSON is still the provider failing.
             Err(_) if event.event.as_deref() == Some("error") => {
                 let error = WireError {
-                    message: decode::excerpt(event.data.as_bytes()),
+                    message: llmward_core::wire::body_excerpt(event.data.as_bytes()),
                     ..WireError::default()
                 };
                 return Err(decode::from_error_object(None, &error, self.key.as_deref()));

@@ -439,9 +439,7 @@ struct SseDriver<D> {
 impl<D: StreamDecoder> SseDriver<D> {
     fn fail(&mut self, err: Error) {
         // The instance's name, whatever the decoder put there.
-        let err = err
-            .without_echoed_key(self.key.as_deref())
-            .with_provider(self.provider.clone());
+        let err = err.with_provider(self.provider.clone());
         let err = if err.request_id().is_none() {
             err.with_request_id(self.request_id.clone())
         } else {

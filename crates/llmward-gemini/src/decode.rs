@@ -279,7 +279,7 @@ pub(crate) fn http_error(
             let err = Error::new(kind, format!("HTTP {status} from Gemini"))
                 .with_status(status)
                 .with_retry_after(header_wait);
-            match body_excerpt(body).filter(|text| !text.starts_with('<')) {
+            match body_excerpt(body) {
                 Some(text) => err.with_provider_message(&text, key),
                 None => err,
             }
